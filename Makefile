@@ -1,0 +1,72 @@
+# CommandCenter: entry points. `make dev` runs it locally, `make test` passes the whole suite (CI: .ci/run).
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+VENV ?= .venv
+MOTO ?= http://127.0.0.1:4566
+PYTHON := $(VENV)/bin/python
+# cargo-lambda, sam, cfn-lint and zig (for cross builds) come from the venv
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export SAM_CLI_TELEMETRY := 0
+AWS_DUMMY := AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
+
+.PHONY: help venv moto moto-stop provision dev fmt-check clippy test-rust lint-template smoke test _test-inner \
+        build build-lambda clean-dev
+
+help:
+	@echo "make dev            run the API locally on 127.0.0.1:\$${PORT:-8000} against moto"
+	@echo "make test           fmt-check, clippy, test-rust, lint-template, smoke (what CI runs)"
+	@echo "make venv | moto | moto-stop | provision | lint-template | smoke | build | build-lambda | clean-dev"
+
+venv: $(VENV)/.stamp
+
+$(VENV)/.stamp: requirements-dev.txt
+	@test -x $(PYTHON) || python3 -m venv $(VENV)
+	$(PYTHON) -m pip install --disable-pip-version-check -q -r requirements-dev.txt
+	@touch $@
+
+moto: venv
+	infra/local/moto.sh start
+
+moto-stop:
+	infra/local/moto.sh stop
+
+provision: moto
+	$(PYTHON) infra/local/provision.py provision --endpoint $(MOTO) --prefix cc-dev --env-out .dev/env
+
+dev:
+	VENV=$(VENV) MOTO_URL=$(MOTO) infra/local/dev.sh
+
+fmt-check:
+	cargo fmt --all -- --check
+
+clippy:
+	cargo clippy --workspace --all-targets -- -D warnings
+
+test-rust: venv
+	MOTO_URL=$(MOTO) CC_PROVISION="$(CURDIR)/$(PYTHON) $(CURDIR)/infra/local/provision.py" \
+	  infra/local/with-moto.sh cargo test --workspace
+
+lint-template: venv
+	$(VENV)/bin/cfn-lint template.yaml
+	$(AWS_DUMMY) $(VENV)/bin/sam validate --lint
+
+smoke: venv
+	VENV=$(VENV) MOTO_URL=$(MOTO) infra/local/with-moto.sh infra/local/smoke.sh
+
+# moto is started once for the whole run (and stopped at the end if it was started here)
+test: venv
+	infra/local/with-moto.sh $(MAKE) --no-print-directory _test-inner
+
+_test-inner: fmt-check clippy test-rust lint-template smoke
+
+# sam build compiles release binaries with cargo-lambda (beta feature) into .aws-sam/
+build: venv
+	$(AWS_DUMMY) $(VENV)/bin/sam build --beta-features
+
+build-lambda: venv
+	cargo lambda build --release --arm64
+
+clean-dev:
+	rm -rf .dev

@@ -1,0 +1,6 @@
+//! Lambda function `api-projects`: serves its route group of the CommandCenter API.
+
+#[tokio::main]
+async fn main() -> Result<(), commandcenter::runtime::lambda::Error> {
+    commandcenter::runtime::lambda::serve_group("api-projects").await
+}

@@ -1,0 +1,40 @@
+//! The local dev server: the same Routers the Lambda functions run, mounted together on
+//! 127.0.0.1:8000 (PORT), against the AWS endpoint in AWS_ENDPOINT_URL (moto). `make dev`
+//! provisions the resources from template.yaml and sets the environment.
+
+use std::net::SocketAddr;
+
+use commandcenter::api;
+use commandcenter::runtime::{telemetry, AwsClients, Config};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    if std::env::var_os("LOG_FORMAT").is_none() {
+        std::env::set_var("LOG_FORMAT", "pretty");
+    }
+    let config = Config::from_env()?;
+    telemetry::init(config.pretty_logs);
+    let port: u16 = std::env::var("PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(8000);
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let listener = match tokio::net::TcpListener::bind(addr).await {
+        Ok(l) => l,
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            eprintln!("port {port} is already in use: stop what uses it or run PORT={} make dev", port + 1);
+            std::process::exit(1);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let state = api::AppState::build(config, AwsClients::from_env().await).await?;
+    let app = api::app(api::all_routes(), state);
+    tracing::info!("CommandCenter dev server on http://{addr} (docs: http://{addr}/docs)");
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+            tracing::info!("shutting down");
+        })
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,176 @@
+//! `ApiError` → `application/problem+json` (API.md §0.5).
+
+use std::borrow::Cow;
+
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::context;
+use crate::domain::validate::FieldError;
+use crate::secrets::SecretsError;
+use crate::store::StoreError;
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: Cow<'static, str>,
+    pub detail: String,
+    pub errors: Vec<FieldError>,
+    pub headers: Vec<(HeaderName, String)>,
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: impl Into<Cow<'static, str>>, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            code: code.into(),
+            detail: detail.into(),
+            errors: Vec::new(),
+            headers: Vec::new(),
+        }
+    }
+
+    pub fn with_header(mut self, name: HeaderName, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    /// 422 listing every failing field.
+    pub fn validation(errors: Vec<FieldError>) -> Self {
+        let mut e = Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_error",
+            "Request validation failed",
+        );
+        e.errors = errors;
+        e
+    }
+
+    /// 422 for one field.
+    pub fn field(loc: &[&str], kind: &str, msg: impl Into<String>) -> Self {
+        Self::validation(vec![FieldError::new(loc, kind, msg)])
+    }
+
+    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, detail)
+    }
+
+    pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, code, detail)
+    }
+
+    pub fn forbidden(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, code, detail)
+    }
+
+    /// 401 with `WWW-Authenticate: Bearer`.
+    pub fn unauthorized(code: &'static str, detail: &str) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, code, detail)
+            .with_header(header::WWW_AUTHENTICATE, "Bearer")
+    }
+
+    /// `<kind>_not_found` / `<Label> <id> not found`.
+    pub fn not_found(kind: &str, label: &str, id: impl std::fmt::Display) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            format!("{kind}_not_found"),
+            format!("{label} {id} not found"),
+        )
+    }
+
+    pub fn project_not_found(id: impl std::fmt::Display) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "project_not_found",
+            format!("Project with id {id} not found"),
+        )
+    }
+
+    pub fn route_not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", "Not Found")
+    }
+
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "service_unavailable", detail)
+            .with_header(header::RETRY_AFTER, "1")
+    }
+
+    pub fn rate_limited() -> Self {
+        Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "Rate limit exceeded")
+    }
+
+    /// 500: the cause is logged with the request id, the client sees a generic message.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(
+            request_id = context::request_id().unwrap_or_default(),
+            error = %cause,
+            "unexpected error"
+        );
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "An unexpected error occurred",
+        )
+    }
+
+    /// The problem document for this error.
+    pub fn body(&self) -> serde_json::Value {
+        let mut body = json!({
+            "type": format!("urn:commandcenter:problem:{}", self.code),
+            "title": self.status.canonical_reason().unwrap_or("Error"),
+            "status": self.status.as_u16(),
+            "detail": self.detail,
+            "code": self.code,
+            "request_id": context::request_id().unwrap_or_default(),
+        });
+        if self.status == StatusCode::UNPROCESSABLE_ENTITY {
+            body["errors"] = json!(self.errors);
+        }
+        body
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::to_vec(&self.body()).unwrap_or_default();
+        let mut res = (self.status, body).into_response();
+        res.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        for (name, value) in self.headers {
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                res.headers_mut().insert(name, v);
+            }
+        }
+        res
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::RateLimited => ApiError::rate_limited(),
+            StoreError::Unavailable(cause) => {
+                tracing::warn!(error = %cause, "DynamoDB unavailable");
+                ApiError::unavailable("The database is busy; retry shortly")
+            }
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<SecretsError> for ApiError {
+    fn from(e: SecretsError) -> Self {
+        ApiError::internal(e)
+    }
+}
+
+impl From<Vec<FieldError>> for ApiError {
+    fn from(errors: Vec<FieldError>) -> Self {
+        ApiError::validation(errors)
+    }
+}

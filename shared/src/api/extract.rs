@@ -1,0 +1,232 @@
+//! Request extractors that turn bad input into problem+json: JSON bodies (415, 413, 422
+//! json_invalid), query maps and integer path ids (422 int_parsing).
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use serde_json::{Map, Value};
+
+use super::error::{ApiError, ApiResult};
+use crate::domain::ids::MAX_ID;
+use crate::domain::validate::{Fields, Source};
+use crate::domain::Id;
+
+/// Largest accepted request body (API.md §0.1).
+pub const MAX_BODY_BYTES: usize = 6 * 1024 * 1024;
+
+/// A JSON object body. An empty body without Content-Type reads as `{}` so that required
+/// fields are reported as `missing`.
+#[derive(Debug, Clone, Default)]
+pub struct JsonObject(pub Map<String, Value>);
+
+impl JsonObject {
+    pub fn fields(&self) -> Fields<'_> {
+        Fields::new(&self.0, Source::Body)
+    }
+}
+
+fn is_json(content_type: &str) -> bool {
+    let mime = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+}
+
+pub fn payload_too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        "Request body exceeds the 6 MB limit",
+    )
+}
+
+/// Reads a whole body within the limit (413 beyond it).
+pub async fn read_body(req: Request) -> ApiResult<Bytes> {
+    if let Some(len) = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        if len > MAX_BODY_BYTES {
+            return Err(payload_too_large());
+        }
+    }
+    let limited = http_body_util::Limited::new(req.into_body(), MAX_BODY_BYTES);
+    match http_body_util::BodyExt::collect(limited).await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+            Err(payload_too_large())
+        }
+        Err(e) => Err(ApiError::bad_request("invalid_body", format!("Could not read body: {e}"))),
+    }
+}
+
+/// Parses bytes as a JSON object (422 json_invalid / model_attributes_type).
+pub fn parse_object(bytes: &[u8]) -> ApiResult<Map<String, Value>> {
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Err(ApiError::field(
+            &["body"],
+            "model_attributes_type",
+            "Input should be a valid dictionary or object to extract fields from",
+        )),
+        Err(e) => Err(ApiError::validation(vec![crate::domain::validate::FieldError {
+            loc: vec![Value::from("body"), Value::from(e.column())],
+            msg: format!("JSON decode error: {e}"),
+            kind: "json_invalid".into(),
+        }])),
+    }
+}
+
+impl<S: Send + Sync> FromRequest<S> for JsonObject {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        let content_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let bytes = read_body(req).await?;
+        match content_type {
+            Some(ct) if is_json(&ct) => {}
+            None if bytes.iter().all(u8::is_ascii_whitespace) => return Ok(Self::default()),
+            Some(_) | None => {
+                return Err(ApiError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupported_media_type",
+                    "Unsupported media type: send application/json",
+                ))
+            }
+        }
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self::default());
+        }
+        parse_object(&bytes).map(Self)
+    }
+}
+
+/// The query string as a JSON object of strings (repeated keys: the last wins).
+#[derive(Debug, Clone, Default)]
+pub struct QueryMap(pub Map<String, Value>);
+
+impl QueryMap {
+    pub fn fields(&self) -> Fields<'_> {
+        Fields::new(&self.0, Source::Query)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for QueryMap {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let mut map = Map::new();
+        if let Some(q) = parts.uri.query() {
+            for (k, v) in form_urlencoded_pairs(q) {
+                map.insert(k, Value::String(v));
+            }
+        }
+        Ok(Self(map))
+    }
+}
+
+fn form_urlencoded_pairs(q: &str) -> Vec<(String, String)> {
+    q.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() || (i + 2 == bytes.len() - 1) => {
+                match u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                    Ok(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Standard pagination: skip ≥ 0 (=0), limit within bounds (=default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    pub skip: usize,
+    pub limit: usize,
+}
+
+impl Page {
+    pub fn read(f: &mut Fields<'_>, default: i64, max: i64) -> Self {
+        let skip = f.int_or("skip", 0, Some(0), None);
+        let limit = f.int_or("limit", default, Some(1), Some(max));
+        Self {
+            skip: skip as usize,
+            limit: limit as usize,
+        }
+    }
+}
+
+/// A positive integer id from a path segment (422 int_parsing naming it).
+pub fn path_id(raw: &str, name: &str) -> ApiResult<Id> {
+    match raw.parse::<i64>() {
+        Ok(n) if n >= 1 && (n as u64) <= MAX_ID => Ok(n as Id),
+        Ok(_) => Err(ApiError::field(
+            &["path", name],
+            "greater_than_equal",
+            "Input should be greater than or equal to 1",
+        )),
+        Err(_) => Err(ApiError::field(
+            &["path", name],
+            "int_parsing",
+            "Input should be a valid integer, unable to parse string as an integer",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_decoding() {
+        assert_eq!(
+            form_urlencoded_pairs("a=1&b=x%20y+z&c"),
+            vec![
+                ("a".into(), "1".into()),
+                ("b".into(), "x y z".into()),
+                ("c".into(), "".into())
+            ]
+        );
+        assert_eq!(percent_decode("100%"), "100%");
+    }
+
+    #[test]
+    fn path_ids() {
+        assert_eq!(path_id("42", "id").unwrap(), 42);
+        assert_eq!(path_id("0", "id").unwrap_err().errors[0].kind, "greater_than_equal");
+        assert_eq!(path_id("abc", "id").unwrap_err().errors[0].kind, "int_parsing");
+        assert_eq!(path_id("9007199254740992", "id").unwrap_err().status, 422);
+    }
+
+    #[test]
+    fn json_content_types() {
+        assert!(is_json("application/json; charset=utf-8"));
+        assert!(is_json("application/merge-patch+json"));
+        assert!(!is_json("text/plain"));
+    }
+}

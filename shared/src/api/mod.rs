@@ -1,0 +1,84 @@
+//! HTTP: one axum Router per route group (each served by its own Lambda function, all of
+//! them by the local dev server), the extractors that make the conventions of API.md §0 the
+//! default, and the OpenAPI document generated from the routes themselves.
+
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod middleware;
+pub mod openapi;
+pub mod routes;
+pub mod scope;
+
+use std::sync::Arc;
+
+use axum::Router;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::domain::auth::JwtKeys;
+use crate::runtime::config::JwtKeySource;
+use crate::runtime::{AwsClients, Config};
+use crate::secrets::Sealer;
+use crate::store::Store;
+pub use error::{ApiError, ApiResult};
+
+/// What every handler can reach; built once per process.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub jwt: Arc<JwtKeys>,
+    pub sealer: Sealer,
+    pub aws: AwsClients,
+}
+
+impl AppState {
+    /// Builds the state, fetching the JWT key from Secrets Manager once.
+    pub async fn build(config: Config, aws: AwsClients) -> anyhow::Result<Self> {
+        let secret = match &config.jwt_key {
+            JwtKeySource::Inline(s) => s.clone(),
+            JwtKeySource::SecretArn(arn) => crate::secrets::load_secret_string(&aws.secrets, arn).await?,
+        };
+        Ok(Self {
+            store: Store::new(aws.dynamodb.clone(), config.table_name.clone()),
+            sealer: Sealer::new(aws.kms.clone(), config.kms_key_id.clone()),
+            jwt: Arc::new(JwtKeys::new(secret.as_bytes())),
+            config: Arc::new(config),
+            aws,
+        })
+    }
+}
+
+/// The route groups: binary name → its routes. Adding a group = a module in `routes`, a line
+/// here, a crate in `functions/`, its events in `template.yaml`.
+pub const GROUPS: &[(&str, fn() -> OpenApiRouter<AppState>)] = &[
+    ("api-meta", routes::meta::routes),
+    ("api-auth", routes::auth::routes),
+    ("api-projects", routes::projects::routes),
+];
+
+/// The routes of one group.
+pub fn group(name: &str) -> Option<OpenApiRouter<AppState>> {
+    GROUPS.iter().find(|(n, _)| *n == name).map(|(_, f)| f())
+}
+
+/// Every route of every group (dev server, OpenAPI document, tests).
+pub fn all_routes() -> OpenApiRouter<AppState> {
+    GROUPS
+        .iter()
+        .fold(OpenApiRouter::new(), |acc, (_, f)| acc.merge(f()))
+}
+
+/// Wraps routes with the conventions every response follows.
+pub fn app(routes: OpenApiRouter<AppState>, state: AppState) -> Router {
+    let (router, _) = routes.split_for_parts();
+    let inner = router
+        .route_layer(axum::middleware::from_fn(middleware::record_route))
+        .fallback(|| async { ApiError::route_not_found() })
+        .with_state(state.clone());
+    // The edge runs before routing (it rewrites the path), so it wraps an outer router whose
+    // only service is the real one.
+    Router::new()
+        .fallback_service(inner)
+        .layer(axum::middleware::from_fn_with_state(state, middleware::edge))
+}

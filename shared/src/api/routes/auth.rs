@@ -1,0 +1,462 @@
+//! `/api/v1/auth` (API.md §1): register, login, refresh with rotation and reuse detection,
+//! logout, me, personal access tokens.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::api::auth::{Auth, Caller, Credential};
+use crate::api::error::{ApiError, ApiResult};
+use crate::api::extract::{path_id, JsonObject};
+use crate::api::middleware::ClientIp;
+use crate::api::openapi::Problem;
+use crate::api::AppState;
+use crate::context::{self, ChargeState};
+use crate::domain::auth::{
+    self as creds, generate_pat, token_hash, token_prefix, Claims, TokenType, ACCESS_TTL_SECS,
+};
+use crate::domain::user::{is_valid_email, normalize_email, PersonalAccessToken, TokenFamily, User};
+use crate::domain::validate::Patch;
+use crate::domain::{new_id, Id, Timestamp};
+use crate::store::ratelimit::{self, count_of, window_key, Bucket};
+use crate::store::users::{parse, REGISTER_EMAIL_INDEX};
+use crate::store::{attr_n, keys, Item, Key, StoreError};
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(register))
+        .routes(routes!(login))
+        .routes(routes!(refresh))
+        .routes(routes!(me))
+        .routes(routes!(logout))
+        .routes(routes!(create_token, list_tokens))
+        .routes(routes!(revoke_token))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserOut {
+    id: Id,
+    email: String,
+    full_name: Option<String>,
+    is_active: bool,
+    is_superuser: bool,
+    #[schema(value_type = String, format = DateTime)]
+    created_at: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    updated_at: Timestamp,
+}
+
+impl From<&User> for UserOut {
+    fn from(u: &User) -> Self {
+        Self {
+            id: u.id,
+            email: u.email.clone(),
+            full_name: u.full_name.clone(),
+            is_active: u.is_active,
+            is_superuser: u.is_superuser,
+            created_at: u.created_at,
+            updated_at: u.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenOut {
+    access_token: String,
+    refresh_token: String,
+    #[schema(example = "bearer")]
+    token_type: String,
+    #[schema(example = 1800)]
+    expires_in: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PersonalAccessTokenOut {
+    id: Id,
+    name: String,
+    token_prefix: String,
+    #[schema(value_type = String, format = DateTime)]
+    created_at: Timestamp,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    expires_at: Option<Timestamp>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    last_used_at: Option<Timestamp>,
+}
+
+impl From<&PersonalAccessToken> for PersonalAccessTokenOut {
+    fn from(p: &PersonalAccessToken) -> Self {
+        Self {
+            id: p.id,
+            name: p.name.clone(),
+            token_prefix: p.token_prefix.clone(),
+            created_at: p.created_at,
+            expires_at: p.expires_at,
+            last_used_at: p.last_used_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PersonalAccessTokenCreated {
+    #[serde(flatten)]
+    token_info: PersonalAccessTokenOut,
+    /// Shown only in this response.
+    token: String,
+}
+
+#[allow(dead_code)]
+#[derive(Deserialize, ToSchema)]
+pub struct RegisterIn {
+    #[schema(max_length = 255, format = Email)]
+    email: String,
+    #[schema(min_length = 8, max_length = 256)]
+    password: String,
+    #[schema(max_length = 255)]
+    full_name: Option<String>,
+}
+
+#[allow(dead_code)]
+#[derive(Deserialize, ToSchema)]
+pub struct LoginIn {
+    email: String,
+    #[schema(min_length = 1, max_length = 256)]
+    password: String,
+}
+
+#[allow(dead_code)]
+#[derive(Deserialize, ToSchema)]
+pub struct RefreshIn {
+    refresh_token: String,
+}
+
+#[allow(dead_code)]
+#[derive(Deserialize, ToSchema)]
+pub struct TokenCreateIn {
+    #[schema(min_length = 1, max_length = 100)]
+    name: String,
+    #[schema(minimum = 1, maximum = 365)]
+    expires_in_days: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Message {
+    message: String,
+}
+
+/// Registers the client-IP charge of an auth endpoint, with the count read alongside;
+/// a full window is answered with 429 before any work.
+fn ip_charge(bucket: Bucket, ip: &str, window: Option<&Item>) -> ApiResult<()> {
+    let mut charge = bucket.charge(ip, Timestamp::now().unix());
+    let prior = window.map(count_of).unwrap_or(0);
+    charge.prior = Some(prior);
+    let full = prior >= charge.limit;
+    context::set_rate_charge(charge);
+    if full {
+        context::settle_rate_charge(ChargeState::Exceeded);
+        return Err(ApiError::rate_limited());
+    }
+    Ok(())
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> ApiResult<T> {
+    tokio::task::spawn_blocking(f).await.map_err(ApiError::internal)
+}
+
+/// Issues an access/refresh pair of `family`; returns the response and the refresh jti.
+fn token_pair(state: &AppState, user: &User, family: &str) -> (TokenOut, String) {
+    let now = Timestamp::now().unix();
+    let access = Claims::new(user.id, &user.email, TokenType::Access, family, now);
+    let refresh = Claims::new(user.id, &user.email, TokenType::Refresh, family, now);
+    (
+        TokenOut {
+            access_token: state.jwt.sign(&access),
+            refresh_token: state.jwt.sign(&refresh),
+            token_type: "bearer".into(),
+            expires_in: ACCESS_TTL_SECS,
+        },
+        refresh.jti,
+    )
+}
+
+/// Create an account.
+#[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = RegisterIn,
+    responses((status = 201, body = UserOut), (status = 409, body = Problem), (status = 422, body = Problem), (status = 429, body = Problem)))]
+async fn register(
+    State(state): State<AppState>,
+    Extension(ip): Extension<ClientIp>,
+    body: JsonObject,
+) -> ApiResult<(StatusCode, Json<UserOut>)> {
+    let mut f = body.fields();
+    let email = f.req_string("email", 1, 255);
+    if !f.has_error("email") && !is_valid_email(&email) {
+        f.error(
+            "email",
+            "value_error",
+            "value is not a valid email address: An email address must have an @-sign and a domain with a dot",
+        );
+    }
+    let password = f.req_string("password", 8, 256);
+    let full_name = f.string("full_name", 0, 255).value();
+    f.finish()?;
+
+    let charge = ratelimit::REGISTER.charge(&ip.0, Timestamp::now().unix());
+    let window = state.store.get(&window_key(&charge)).await?;
+    ip_charge(ratelimit::REGISTER, &ip.0, window.as_ref())?;
+
+    let hash = blocking(move || creds::hash_password(&password))
+        .await?
+        .map_err(ApiError::internal)?;
+    let now = Timestamp::now();
+    let mut user = User {
+        id: new_id(),
+        email: normalize_email(&email),
+        full_name,
+        password_hash: hash,
+        is_active: true,
+        is_superuser: false,
+        last_login: None,
+        created_at: now,
+        updated_at: now,
+    };
+    for attempt in 0..3 {
+        match state.store.create_user(&user).await {
+            Ok(()) => return Ok((StatusCode::CREATED, Json(UserOut::from(&user)))),
+            Err(StoreError::Condition(REGISTER_EMAIL_INDEX)) => {
+                return Err(ApiError::conflict("email_taken", "Email already registered"))
+            }
+            Err(StoreError::Condition(0)) if attempt < 2 => user.id = new_id(),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::internal("could not allocate a user id"))
+}
+
+/// Log in with email and password: a new token family.
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginIn,
+    responses((status = 200, body = TokenOut), (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem), (status = 429, body = Problem)))]
+async fn login(
+    State(state): State<AppState>,
+    Extension(ip): Extension<ClientIp>,
+    body: JsonObject,
+) -> ApiResult<Json<TokenOut>> {
+    let mut f = body.fields();
+    let email = normalize_email(&f.req_string("email", 1, 255));
+    let password = f.req_string("password", 1, 256);
+    f.finish()?;
+
+    let marker = keys::email_marker(&email);
+    let window = window_key(&ratelimit::LOGIN.charge(&ip.0, Timestamp::now().unix()));
+    let mut found = state.store.batch_get(&[marker.clone(), window.clone()]).await?;
+    ip_charge(ratelimit::LOGIN, &ip.0, found.get(&window))?;
+
+    let user = match found.remove(&marker).and_then(|m| attr_n(&m, "user_id")) {
+        Some(uid) => state.store.get_user(uid as Id).await?,
+        None => None,
+    };
+    let hash = user.as_ref().map(|u| u.password_hash.clone());
+    let ok = blocking(move || creds::verify_password(&password, hash.as_deref())).await?;
+    let user = match (ok, user) {
+        (true, Some(u)) => u,
+        _ => {
+            return Err(ApiError::unauthorized(
+                "invalid_credentials",
+                "Incorrect email or password",
+            ))
+        }
+    };
+    if !user.is_active {
+        return Err(ApiError::forbidden("inactive_user", "Inactive user account"));
+    }
+    let family = uuid::Uuid::new_v4().to_string();
+    let (tokens, jti) = token_pair(&state, &user, &family);
+    state
+        .store
+        .start_session(
+            user.id,
+            &TokenFamily {
+                family,
+                user_id: user.id,
+                current_jti: jti,
+                revoked: false,
+                created_at: Timestamp::now(),
+            },
+        )
+        .await?;
+    context::set_user(user.id);
+    Ok(Json(tokens))
+}
+
+fn invalid_refresh() -> ApiError {
+    ApiError::unauthorized("invalid_token", "Invalid refresh token")
+}
+
+fn token_reused() -> ApiError {
+    ApiError::unauthorized("token_reused", "Refresh token reuse detected")
+}
+
+/// Exchange a refresh token for a new pair; the presented token is used up. Presenting a used
+/// token again revokes the whole family.
+#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshIn,
+    responses((status = 200, body = TokenOut), (status = 401, body = Problem), (status = 422, body = Problem), (status = 429, body = Problem)))]
+async fn refresh(
+    State(state): State<AppState>,
+    Extension(ip): Extension<ClientIp>,
+    body: JsonObject,
+) -> ApiResult<Json<TokenOut>> {
+    let mut f = body.fields();
+    let token = f.req_string("refresh_token", 1, 8192);
+    f.finish()?;
+
+    let window = window_key(&ratelimit::REFRESH.charge(&ip.0, Timestamp::now().unix()));
+    let claims = match state.jwt.verify(&token) {
+        Ok(c) => c,
+        Err(_) => {
+            let w = state.store.get(&window).await?;
+            ip_charge(ratelimit::REFRESH, &ip.0, w.as_ref())?;
+            return Err(invalid_refresh());
+        }
+    };
+    let Some(uid) = claims.user_id() else {
+        return Err(invalid_refresh());
+    };
+    let user_key = keys::user(uid);
+    let fam_key = keys::family(uid, &claims.fam);
+    let mut found = state
+        .store
+        .batch_get(&[user_key.clone(), fam_key.clone(), window.clone()])
+        .await?;
+    ip_charge(ratelimit::REFRESH, &ip.0, found.get(&window))?;
+    if claims.token_type != TokenType::Refresh {
+        return Err(ApiError::unauthorized("invalid_token_type", "Invalid token type"));
+    }
+    context::set_user(uid);
+    let family: TokenFamily = parse(&mut found, &fam_key)?
+        .ok_or_else(|| ApiError::unauthorized("token_revoked", "Invalid refresh token"))?;
+    if family.revoked {
+        return Err(ApiError::unauthorized("token_revoked", "Invalid refresh token"));
+    }
+    if family.current_jti != claims.jti {
+        state.store.revoke_family(uid, &claims.fam).await?;
+        return Err(token_reused());
+    }
+    let user: User = parse(&mut found, &user_key)?
+        .filter(|u: &User| u.is_active)
+        .ok_or_else(|| ApiError::unauthorized("invalid_user", "User not found or inactive"))?;
+    let (tokens, new_jti) = token_pair(&state, &user, &claims.fam);
+    match state
+        .store
+        .rotate_family(uid, &claims.fam, &claims.jti, &new_jti)
+        .await
+    {
+        Ok(()) => Ok(Json(tokens)),
+        // Another request used this token first: that is reuse too.
+        Err(StoreError::Condition(0)) => {
+            state.store.revoke_family(uid, &claims.fam).await?;
+            Err(token_reused())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The current user.
+#[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, body = UserOut), (status = 401, body = Problem), (status = 403, body = Problem)))]
+async fn me(Auth(p): Auth) -> Json<UserOut> {
+    Json(UserOut::from(&p.user))
+}
+
+/// End the session: revokes the token family of the access token used.
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, body = Message), (status = 400, body = Problem), (status = 401, body = Problem)))]
+async fn logout(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<serde_json::Value>> {
+    let Credential::Session { family } = &caller.credential else {
+        return Err(ApiError::bad_request(
+            "not_a_session",
+            "Logout requires a session token",
+        ));
+    };
+    let p = caller.load(&state).await?;
+    state.store.revoke_family(p.id(), family).await?;
+    Ok(Json(json!({"message": "Successfully logged out"})))
+}
+
+/// Create a personal access token (shown once).
+#[utoipa::path(post, path = "/api/v1/auth/tokens", tag = "auth", security(("bearer" = [])), request_body = TokenCreateIn,
+    responses((status = 201, body = PersonalAccessTokenCreated), (status = 401, body = Problem), (status = 422, body = Problem)))]
+async fn create_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: JsonObject,
+) -> ApiResult<(StatusCode, Json<PersonalAccessTokenCreated>)> {
+    let mut f = body.fields();
+    let name = f.req_string("name", 1, 100);
+    let days = f.int("expires_in_days", Some(1), Some(365));
+    f.finish()?;
+    let p = caller.load(&state).await?;
+    let token = generate_pat();
+    let now = Timestamp::now();
+    let mut pat = PersonalAccessToken {
+        id: new_id(),
+        user_id: p.id(),
+        name,
+        token_prefix: token_prefix(&token),
+        token_hash: token_hash(&token),
+        created_at: now,
+        expires_at: match days {
+            Patch::Value(d) => Some(now.plus_secs(d * 86_400)),
+            _ => None,
+        },
+        last_used_at: None,
+    };
+    for attempt in 0..3 {
+        match state.store.create_pat(&pat).await {
+            Ok(()) => {
+                return Ok((
+                    StatusCode::CREATED,
+                    Json(PersonalAccessTokenCreated {
+                        token_info: PersonalAccessTokenOut::from(&pat),
+                        token,
+                    }),
+                ))
+            }
+            Err(StoreError::Condition(0)) if attempt < 2 => pat.id = new_id(),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::internal("could not allocate a token id"))
+}
+
+/// The caller's unrevoked tokens, newest first.
+#[utoipa::path(get, path = "/api/v1/auth/tokens", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, body = Vec<PersonalAccessTokenOut>), (status = 401, body = Problem)))]
+async fn list_tokens(State(state): State<AppState>, Auth(p): Auth) -> ApiResult<Json<Vec<PersonalAccessTokenOut>>> {
+    let mut pats = state.store.list_pats(p.id()).await?;
+    pats.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+    Ok(Json(pats.iter().map(PersonalAccessTokenOut::from).collect()))
+}
+
+/// Revoke a token at once.
+#[utoipa::path(delete, path = "/api/v1/auth/tokens/{token_id}", tag = "auth", security(("bearer" = [])),
+    params(("token_id" = i64, Path, minimum = 1)),
+    responses((status = 204), (status = 401, body = Problem), (status = 404, body = Problem)))]
+async fn revoke_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(raw): Path<String>,
+) -> ApiResult<StatusCode> {
+    let id = path_id(&raw, "token_id")?;
+    let p = caller.load_with(&state, &[keys::pat(caller.user_id, id)]).await?;
+    let (principal, mut found) = p;
+    let pat: PersonalAccessToken = parse(&mut found, &keys::pat(principal.id(), id))?
+        .ok_or_else(|| ApiError::not_found("token", "Token", id))?;
+    state.store.revoke_pat(&pat).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[allow(dead_code)]
+fn _key_type_check(_: Key) {}

@@ -1,0 +1,5 @@
+//! One module per route group.
+
+pub mod auth;
+pub mod meta;
+pub mod projects;

@@ -1,0 +1,461 @@
+//! `/api/v1/projects` (API.md §2 without analysis): CRUD, stats, members.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::api::auth::{Auth, Caller};
+use crate::api::error::{ApiError, ApiResult};
+use crate::api::extract::{path_id, JsonObject, Page, QueryMap};
+use crate::api::openapi::Problem;
+use crate::api::scope::ProjectPath;
+use crate::api::AppState;
+use crate::domain::project::{
+    is_valid_github_token, Access, Membership, Project, ProjectCounters, ProjectRole,
+};
+use crate::domain::validate::{Fields, Patch};
+use crate::domain::{new_id, Id, Timestamp};
+use crate::store::projects::{
+    ProjectChanges, CREATE_NAME_MARKER_INDEX, REMOVE_OWNER_GUARD_INDEX, UPDATE_NAME_MARKER_INDEX,
+};
+use crate::store::users::parse;
+use crate::store::{attr_n, keys, StoreError};
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_projects, create_project))
+        .routes(routes!(get_project, update_project, delete_project))
+        .routes(routes!(project_stats))
+        .routes(routes!(list_members, add_member))
+        .routes(routes!(remove_member))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProjectOut {
+    id: Id,
+    name: String,
+    owner: String,
+    description: Option<String>,
+    /// The caller's role; null for a superuser who is not a member.
+    role: Option<ProjectRole>,
+    has_github_token: bool,
+    #[schema(value_type = String, format = DateTime)]
+    created_at: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    updated_at: Timestamp,
+}
+
+impl ProjectOut {
+    fn new(p: &Project, role: Option<ProjectRole>) -> Self {
+        Self {
+            id: p.id,
+            name: p.name.clone(),
+            owner: p.owner.clone(),
+            description: p.description.clone(),
+            role,
+            has_github_token: p.github_token_enc.is_some(),
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProjectStatsOut {
+    #[serde(flatten)]
+    project: ProjectOut,
+    repository_count: i64,
+    technology_count: i64,
+    research_task_count: i64,
+    knowledge_entry_count: i64,
+    total_repositories: i64,
+    total_technologies: i64,
+    total_research_tasks: i64,
+    total_knowledge_entries: i64,
+}
+
+impl ProjectStatsOut {
+    fn new(project: ProjectOut, c: &ProjectCounters) -> Self {
+        Self {
+            project,
+            repository_count: c.repositories,
+            technology_count: c.technologies,
+            research_task_count: c.research_tasks,
+            knowledge_entry_count: c.knowledge_entries,
+            total_repositories: c.repositories,
+            total_technologies: c.technologies,
+            total_research_tasks: c.research_tasks,
+            total_knowledge_entries: c.knowledge_entries,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MemberOut {
+    user_id: Id,
+    email: String,
+    full_name: Option<String>,
+    role: ProjectRole,
+    #[schema(value_type = String, format = DateTime)]
+    added_at: Timestamp,
+}
+
+impl From<&Membership> for MemberOut {
+    fn from(m: &Membership) -> Self {
+        Self {
+            user_id: m.user_id,
+            email: m.email.clone(),
+            full_name: m.full_name.clone(),
+            role: m.role,
+            added_at: m.added_at,
+        }
+    }
+}
+
+#[allow(dead_code)]
+#[derive(Deserialize, ToSchema)]
+pub struct ProjectCreateIn {
+    #[schema(min_length = 1, max_length = 255)]
+    name: String,
+    /// Free text.
+    #[schema(min_length = 1, max_length = 255)]
+    owner: String,
+    description: Option<String>,
+    /// Write-only GitHub token (ghp_…, github_pat_…).
+    github_token: Option<String>,
+}
+
+#[allow(dead_code)]
+#[derive(Deserialize, ToSchema)]
+pub struct ProjectUpdateIn {
+    #[schema(min_length = 1, max_length = 255)]
+    name: Option<String>,
+    #[schema(min_length = 1, max_length = 255)]
+    owner: Option<String>,
+    description: Option<String>,
+    /// null removes the token.
+    github_token: Option<String>,
+}
+
+#[allow(dead_code)]
+#[derive(Deserialize, ToSchema)]
+pub struct MemberAddIn {
+    email: Option<String>,
+    user_id: Option<Id>,
+    role: Option<ProjectRole>,
+}
+
+fn exists(name: &str, owner: &str) -> ApiError {
+    ApiError::conflict(
+        "project_exists",
+        format!("Project '{name}' already exists for owner '{owner}'"),
+    )
+}
+
+/// github_token: absent, null, or a token of a documented format.
+fn github_token(f: &mut Fields<'_>) -> Patch<String> {
+    let t = f.string("github_token", 1, 300);
+    if let Patch::Value(v) = &t {
+        if !is_valid_github_token(v) {
+            f.error("github_token", "value_error", "Invalid GitHub token format");
+            return Patch::Absent;
+        }
+    }
+    t
+}
+
+/// Create a project; the caller becomes its owner.
+#[utoipa::path(post, path = "/api/v1/projects", tag = "projects", security(("bearer" = [])), request_body = ProjectCreateIn,
+    responses((status = 201, body = ProjectOut), (status = 401, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn create_project(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: JsonObject,
+) -> ApiResult<(StatusCode, Json<ProjectOut>)> {
+    let mut f = body.fields();
+    let name = f.req_string("name", 1, 255);
+    let owner = f.req_string("owner", 1, 255);
+    let description = f.string("description", 0, 10_000).value();
+    let token = github_token(&mut f).value();
+    f.finish()?;
+    let p = caller.load(&state).await?;
+    let now = Timestamp::now();
+    let mut project = Project {
+        id: new_id(),
+        name,
+        owner,
+        description,
+        github_token_enc: None,
+        created_by: p.id(),
+        created_at: now,
+        updated_at: now,
+    };
+    for attempt in 0..3 {
+        project.github_token_enc = match &token {
+            Some(t) => Some(state.sealer.seal(project.id, t).await?),
+            None => None,
+        };
+        let member = Membership {
+            project_id: project.id,
+            user_id: p.id(),
+            email: p.user.email.clone(),
+            full_name: p.user.full_name.clone(),
+            role: ProjectRole::Owner,
+            added_at: now,
+        };
+        match state.store.create_project(&project, &member).await {
+            Ok(()) => {
+                crate::context::set_project(project.id);
+                return Ok((
+                    StatusCode::CREATED,
+                    Json(ProjectOut::new(&project, Some(ProjectRole::Owner))),
+                ));
+            }
+            Err(StoreError::Condition(CREATE_NAME_MARKER_INDEX)) => {
+                return Err(exists(&project.name, &project.owner))
+            }
+            Err(StoreError::Condition(0)) if attempt < 2 => project.id = new_id(),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::internal("could not allocate a project id"))
+}
+
+/// The caller's projects (superusers: all), oldest first.
+#[utoipa::path(get, path = "/api/v1/projects", tag = "projects", security(("bearer" = [])),
+    params(("skip" = Option<i64>, Query, minimum = 0), ("limit" = Option<i64>, Query, minimum = 1, maximum = 500)),
+    responses((status = 200, body = Vec<ProjectOut>), (status = 401, body = Problem), (status = 422, body = Problem)))]
+async fn list_projects(
+    State(state): State<AppState>,
+    query: QueryMap,
+    caller: Caller,
+) -> ApiResult<Json<Vec<ProjectOut>>> {
+    let mut f = query.fields();
+    let page = Page::read(&mut f, 100, 500);
+    f.finish()?;
+    let p = caller.load(&state).await?;
+    let out = if p.user.is_superuser {
+        let all = state.store.list_all_projects(page.skip, page.limit).await?;
+        let memberships = state.store.list_member_projects(p.id(), 0, 10_000).await?;
+        all.iter()
+            .map(|proj| {
+                let role = memberships
+                    .iter()
+                    .find(|(m, _)| m.id == proj.id)
+                    .map(|(_, r)| *r);
+                ProjectOut::new(proj, role)
+            })
+            .collect()
+    } else {
+        state
+            .store
+            .list_member_projects(p.id(), page.skip, page.limit)
+            .await?
+            .iter()
+            .map(|(proj, role)| ProjectOut::new(proj, Some(*role)))
+            .collect()
+    };
+    Ok(Json(out))
+}
+
+/// One project.
+#[utoipa::path(get, path = "/api/v1/projects/{project_id}", tag = "projects", security(("bearer" = [])),
+    params(("project_id" = i64, Path, minimum = 1)),
+    responses((status = 200, body = ProjectOut), (status = 401, body = Problem), (status = 404, body = Problem)))]
+async fn get_project(ProjectPath(scope): ProjectPath) -> Json<ProjectOut> {
+    Json(ProjectOut::new(&scope.project, scope.access.shown_role()))
+}
+
+/// A project with its item counts.
+#[utoipa::path(get, path = "/api/v1/projects/{project_id}/stats", tag = "projects", security(("bearer" = [])),
+    params(("project_id" = i64, Path, minimum = 1)),
+    responses((status = 200, body = ProjectStatsOut), (status = 401, body = Problem), (status = 404, body = Problem)))]
+async fn project_stats(ProjectPath(scope): ProjectPath) -> Json<ProjectStatsOut> {
+    Json(ProjectStatsOut::new(
+        ProjectOut::new(&scope.project, scope.access.shown_role()),
+        &scope.counters,
+    ))
+}
+
+/// Update a project (owners). PUT is accepted as PATCH.
+#[utoipa::path(patch, path = "/api/v1/projects/{project_id}", tag = "projects", security(("bearer" = [])),
+    params(("project_id" = i64, Path, minimum = 1)), request_body = ProjectUpdateIn,
+    responses((status = 200, body = ProjectOut), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn update_project(
+    State(state): State<AppState>,
+    ProjectPath(scope): ProjectPath,
+    body: JsonObject,
+) -> ApiResult<Json<ProjectOut>> {
+    let mut f = body.fields();
+    let name = f.non_null_string("name", 1, 255);
+    let owner = f.non_null_string("owner", 1, 255);
+    let description = f.string("description", 0, 10_000).sent();
+    let token = github_token(&mut f);
+    f.finish()?;
+    scope.require_owner()?;
+    let pid = scope.id();
+    let github_token_enc = match token {
+        Patch::Absent => None,
+        Patch::Null => Some(None),
+        Patch::Value(t) => Some(Some(state.sealer.seal(pid, &t).await?)),
+    };
+    let changes = ProjectChanges {
+        name,
+        owner,
+        description,
+        github_token_enc,
+    };
+    let now = Timestamp::now();
+    let mut updated = scope.project.clone();
+    if let Some(n) = &changes.name {
+        updated.name = n.clone();
+    }
+    if let Some(o) = &changes.owner {
+        updated.owner = o.clone();
+    }
+    if let Some(d) = &changes.description {
+        updated.description = d.clone();
+    }
+    if let Some(t) = &changes.github_token_enc {
+        updated.github_token_enc = t.clone();
+    }
+    updated.updated_at = now;
+    match state
+        .store
+        .update_project(&scope.project, &changes, &now.to_rfc3339())
+        .await
+    {
+        Ok(()) => Ok(Json(ProjectOut::new(&updated, scope.access.shown_role()))),
+        Err(StoreError::Condition(UPDATE_NAME_MARKER_INDEX)) => {
+            Err(exists(&updated.name, &updated.owner))
+        }
+        Err(StoreError::Condition(0)) => Err(ApiError::project_not_found(pid)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Delete a project and all of its data (owners).
+#[utoipa::path(delete, path = "/api/v1/projects/{project_id}", tag = "projects", security(("bearer" = [])),
+    params(("project_id" = i64, Path, minimum = 1)),
+    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn delete_project(
+    State(state): State<AppState>,
+    ProjectPath(scope): ProjectPath,
+) -> ApiResult<StatusCode> {
+    scope.require_owner()?;
+    match state.store.delete_project(&scope.project).await {
+        Ok(()) => Ok(StatusCode::NO_CONTENT),
+        Err(StoreError::Condition(0)) => Err(ApiError::project_not_found(scope.id())),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A project's members, oldest first.
+#[utoipa::path(get, path = "/api/v1/projects/{project_id}/members", tag = "projects", security(("bearer" = [])),
+    params(("project_id" = i64, Path, minimum = 1)),
+    responses((status = 200, body = Vec<MemberOut>), (status = 404, body = Problem)))]
+async fn list_members(
+    State(state): State<AppState>,
+    ProjectPath(scope): ProjectPath,
+) -> ApiResult<Json<Vec<MemberOut>>> {
+    let members = state.store.list_members(scope.id()).await?;
+    Ok(Json(members.iter().map(MemberOut::from).collect()))
+}
+
+/// Add a member by email or user id (owners).
+#[utoipa::path(post, path = "/api/v1/projects/{project_id}/members", tag = "projects", security(("bearer" = [])),
+    params(("project_id" = i64, Path, minimum = 1)), request_body = MemberAddIn,
+    responses((status = 201, body = MemberOut), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn add_member(
+    State(state): State<AppState>,
+    ProjectPath(scope): ProjectPath,
+    body: JsonObject,
+) -> ApiResult<(StatusCode, Json<MemberOut>)> {
+    let mut f = body.fields();
+    let email = f.string("email", 1, 255).value();
+    let user_id = f.int("user_id", Some(1), None).value();
+    let role = match f.enumeration::<ProjectRole>("role") {
+        Patch::Value(r) => r,
+        _ => ProjectRole::Member,
+    };
+    if email.is_some() == user_id.is_some() && !f.has_error("email") && !f.has_error("user_id") {
+        f.push(crate::domain::validate::FieldError::value_error(
+            &["body"],
+            "Value error, Exactly one of email or user_id is required",
+        ));
+    }
+    f.finish()?;
+    scope.require_owner()?;
+    let uid = match (email, user_id) {
+        (Some(e), _) => state
+            .store
+            .get(&keys::email_marker(&crate::domain::user::normalize_email(&e)))
+            .await?
+            .and_then(|m| attr_n(&m, "user_id"))
+            .map(|v| v as Id),
+        (None, Some(id)) => Some(id as Id),
+        (None, None) => None,
+    };
+    let user = match uid {
+        Some(id) => state.store.get_user(id).await?,
+        None => None,
+    }
+    .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "user_not_found", "User not found"))?;
+    let member = Membership {
+        project_id: scope.id(),
+        user_id: user.id,
+        email: user.email.clone(),
+        full_name: user.full_name.clone(),
+        role,
+        added_at: Timestamp::now(),
+    };
+    match state.store.add_member(&member).await {
+        Ok(()) => Ok((StatusCode::CREATED, Json(MemberOut::from(&member)))),
+        Err(StoreError::Condition(0)) => {
+            Err(ApiError::conflict("already_member", "User is already a member"))
+        }
+        Err(StoreError::Condition(_)) => Err(ApiError::project_not_found(scope.id())),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Remove a member (owners; members may remove only themselves).
+#[utoipa::path(delete, path = "/api/v1/projects/{project_id}/members/{user_id}", tag = "projects", security(("bearer" = [])),
+    params(("project_id" = i64, Path, minimum = 1), ("user_id" = i64, Path, minimum = 1)),
+    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+async fn remove_member(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((raw_pid, raw_uid)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let pid = path_id(&raw_pid, "project_id")?;
+    let uid = path_id(&raw_uid, "user_id")?;
+    let target = keys::member(pid, uid);
+    let mut scope = caller.project_item(&state, pid, &[target.clone()]).await?;
+    if uid != caller.user_id {
+        scope.require_owner()?;
+    }
+    let member: Membership = parse(&mut scope.found, &target)?.ok_or_else(|| {
+        ApiError::new(StatusCode::NOT_FOUND, "member_not_found", "Member not found")
+    })?;
+    match state.store.remove_member(&member).await {
+        Ok(()) => Ok(StatusCode::NO_CONTENT),
+        Err(StoreError::Condition(REMOVE_OWNER_GUARD_INDEX)) => Err(ApiError::conflict(
+            "last_owner",
+            "A project must keep at least one owner",
+        )),
+        Err(StoreError::Condition(_)) => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "member_not_found",
+            "Member not found",
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[allow(dead_code)]
+fn _unused(_: Access, _: Auth) {}

@@ -1,0 +1,249 @@
+//! Tenancy (API.md §0.3). `ProjectScope` resolves the project of a collection operation
+//! (path, then X-Project-ID, then query project_id, then body project_id; a later source naming
+//! another project is 400 project_mismatch; none = the caller's only project) and checks
+//! membership; `ProjectPath` serves item routes under `/projects/{project_id}`, where a
+//! project the caller cannot see is a 404, never a 403.
+
+use std::collections::HashMap;
+
+use axum::extract::{FromRequestParts, RawPathParams};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+
+use super::auth::{Caller, Principal};
+use super::error::{ApiError, ApiResult};
+use super::extract::path_id;
+use super::AppState;
+use crate::context;
+use crate::domain::project::{access, Access, Project, ProjectCounters, ProjectRole};
+use crate::domain::Id;
+use crate::store::projects::{counters_of, is_live};
+use crate::store::users::parse;
+use crate::store::{keys, Item, Key};
+
+pub const PROJECT_HEADER: &str = "x-project-id";
+
+/// A project the caller may act on, with the caller's access and its counters.
+#[derive(Debug, Clone)]
+pub struct ProjectAccess {
+    pub principal: Principal,
+    pub project: Project,
+    pub access: Access,
+    pub counters: ProjectCounters,
+    /// Extra items the route asked to read in the same call.
+    pub found: HashMap<Key, Item>,
+}
+
+impl ProjectAccess {
+    pub fn id(&self) -> Id {
+        self.project.id
+    }
+
+    /// 403 insufficient_role unless the caller is an owner (or a superuser).
+    pub fn require_owner(&self) -> ApiResult<()> {
+        if self.access.is_owner() {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden("insufficient_role", "Owner role required"))
+        }
+    }
+}
+
+/// Why a project could not be reached.
+enum Denied {
+    Missing,
+    NotMember,
+}
+
+impl Caller {
+    /// Loads principal, project, the caller's membership and the counters in one read.
+    async fn reach(
+        &self,
+        state: &AppState,
+        pid: Id,
+        extra: &[Key],
+    ) -> ApiResult<Result<ProjectAccess, Denied>> {
+        let meta = keys::project(pid);
+        let member = keys::member(pid, self.user_id);
+        let stats = keys::project_stats(pid);
+        let mut wanted = vec![meta.clone(), member.clone(), stats.clone()];
+        wanted.extend_from_slice(extra);
+        let (principal, mut found) = self.load_with(state, &wanted).await?;
+        let project = match found.remove(&meta).filter(is_live) {
+            Some(item) => crate::store::from_item::<Project>(item)?,
+            None => return Ok(Err(Denied::Missing)),
+        };
+        let role: Option<ProjectRole> = parse::<crate::domain::project::Membership>(&mut found, &member)?
+            .map(|m| m.role);
+        let Some(access) = access(role, principal.user.is_superuser) else {
+            return Ok(Err(Denied::NotMember));
+        };
+        let counters = counters_of(found.remove(&stats));
+        context::set_project(pid);
+        Ok(Ok(ProjectAccess {
+            principal,
+            project,
+            access,
+            counters,
+            found,
+        }))
+    }
+
+    /// Item semantics: a project the caller cannot see is its 404.
+    pub async fn project_item(&self, state: &AppState, pid: Id, extra: &[Key]) -> ApiResult<ProjectAccess> {
+        self.reach(state, pid, extra)
+            .await?
+            .map_err(|_| ApiError::project_not_found(pid))
+    }
+
+    /// Collection semantics for a project named by header, query or body: 403 not_a_member.
+    pub async fn project_collection(&self, state: &AppState, pid: Id, extra: &[Key]) -> ApiResult<ProjectAccess> {
+        self.reach(state, pid, extra).await?.map_err(|_| {
+            ApiError::forbidden("not_a_member", format!("Not a member of project {pid}"))
+        })
+    }
+}
+
+/// Parses the project hints of a request: X-Project-ID and query project_id (0 = absent).
+fn hints(parts: &Parts) -> ApiResult<(Option<Id>, Option<Id>)> {
+    let header = match parts.headers.get(PROJECT_HEADER) {
+        None => None,
+        Some(v) => {
+            let s = v.to_str().unwrap_or("").trim();
+            match s.parse::<i64>() {
+                Ok(0) => None,
+                Ok(n) if n > 0 => Some(n as Id),
+                _ => {
+                    return Err(ApiError::field(
+                        &["header", "X-Project-ID"],
+                        "int_parsing",
+                        "Input should be a valid integer, unable to parse string as an integer",
+                    ))
+                }
+            }
+        }
+    };
+    let query = parts.uri.query().and_then(|q| {
+        q.split('&')
+            .filter_map(|p| p.split_once('='))
+            .filter(|(k, _)| *k == "project_id")
+            .map(|(_, v)| v.to_string())
+            .next_back()
+    });
+    let query = match query.as_deref().map(str::trim) {
+        None | Some("") | Some("0") => None,
+        Some(s) => match s.parse::<i64>() {
+            Ok(n) if n > 0 => Some(n as Id),
+            _ => {
+                return Err(ApiError::field(
+                    &["query", "project_id"],
+                    "int_parsing",
+                    "Input should be a valid integer, unable to parse string as an integer",
+                ))
+            }
+        },
+    };
+    Ok((header, query))
+}
+
+/// The first named project of the sources in precedence order; a later source naming another
+/// project is a mismatch.
+pub fn first_named(sources: &[Option<Id>]) -> Result<Option<Id>, ApiError> {
+    let mut chosen: Option<Id> = None;
+    for id in sources.iter().flatten() {
+        match chosen {
+            None => chosen = Some(*id),
+            Some(c) if c != *id => {
+                return Err(ApiError::bad_request(
+                    "project_mismatch",
+                    format!("Project {id} does not match project {c} named earlier in the request"),
+                ))
+            }
+            _ => {}
+        }
+    }
+    Ok(chosen)
+}
+
+/// Collection operations: resolve with `resolve(body_project_id)` once the body is parsed.
+#[derive(Debug, Clone)]
+pub struct ProjectScope {
+    pub caller: Caller,
+    header: Option<Id>,
+    query: Option<Id>,
+}
+
+impl FromRequestParts<AppState> for ProjectScope {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        let (header, query) = hints(parts)?;
+        Ok(Self { caller, header, query })
+    }
+}
+
+impl ProjectScope {
+    /// Resolves the project and checks membership (one read; two when the caller's only
+    /// project has to be found).
+    pub async fn resolve(&self, state: &AppState, body: Option<Id>, extra: &[Key]) -> ApiResult<ProjectAccess> {
+        let pid = match first_named(&[self.header, self.query, body])? {
+            Some(pid) => pid,
+            None => {
+                let ids = state.store.user_project_ids(self.caller.user_id, 2).await?;
+                match ids.as_slice() {
+                    [only] => *only,
+                    _ => {
+                        return Err(ApiError::bad_request(
+                            "project_required",
+                            "Project required: send X-Project-ID",
+                        ))
+                    }
+                }
+            }
+        };
+        self.caller.project_collection(state, pid, extra).await
+    }
+}
+
+/// Item routes under `/projects/{project_id}`: the project, or its 404.
+#[derive(Debug, Clone)]
+pub struct ProjectPath(pub ProjectAccess);
+
+impl FromRequestParts<AppState> for ProjectPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        let params = RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "An unexpected error occurred"))?;
+        let raw = params
+            .iter()
+            .find(|(k, _)| *k == "project_id")
+            .map(|(_, v)| v.to_string())
+            .unwrap_or_default();
+        let pid = path_id(&raw, "project_id")?;
+        let (header, query) = hints(parts)?;
+        // Another project named in the header or query makes this item invisible.
+        if [header, query].iter().flatten().any(|h| *h != pid) {
+            return Err(ApiError::project_not_found(pid));
+        }
+        Ok(Self(caller.project_item(state, pid, &[]).await?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn precedence_and_mismatch() {
+        assert_eq!(first_named(&[None, Some(2), None]).unwrap(), Some(2));
+        assert_eq!(first_named(&[Some(1), None, Some(1)]).unwrap(), Some(1));
+        assert_eq!(first_named(&[None, None, None]).unwrap(), None);
+        let e = first_named(&[Some(1), Some(2)]).unwrap_err();
+        assert_eq!(e.code, "project_mismatch");
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+    }
+}

@@ -1,0 +1,11 @@
+//! Entities, value types and pure rules. Nothing here performs I/O.
+
+pub mod auth;
+pub mod ids;
+pub mod project;
+pub mod time;
+pub mod user;
+pub mod validate;
+
+pub use ids::{new_id, Id};
+pub use time::Timestamp;

@@ -1,0 +1,428 @@
+//! Field-by-field validation of request input that reports every failing field at once
+//! (422 `errors[]`), with pydantic-compatible error types (`missing`, `string_too_short`, ...)
+//! and the three states of a partial update (absent, null, value).
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+/// One failing field: `loc[0]` is body, query, path or header.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FieldError {
+    pub loc: Vec<Value>,
+    pub msg: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+impl FieldError {
+    pub fn new(loc: &[&str], kind: &str, msg: impl Into<String>) -> Self {
+        Self {
+            loc: loc.iter().map(|s| Value::String((*s).to_string())).collect(),
+            msg: msg.into(),
+            kind: kind.to_string(),
+        }
+    }
+
+    /// A named rule that failed (`value_error`), message as the endpoint documents it.
+    pub fn value_error(loc: &[&str], msg: impl Into<String>) -> Self {
+        Self::new(loc, "value_error", msg)
+    }
+}
+
+/// A field of a partial update: omitted = unchanged, null = clear, value = set.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Patch<T> {
+    #[default]
+    Absent,
+    Null,
+    Value(T),
+}
+
+impl<T> Patch<T> {
+    pub fn is_absent(&self) -> bool {
+        matches!(self, Patch::Absent)
+    }
+    /// `Some(new value)` when the field was sent (null → `Some(None)`).
+    pub fn sent(self) -> Option<Option<T>> {
+        match self {
+            Patch::Absent => None,
+            Patch::Null => Some(None),
+            Patch::Value(v) => Some(Some(v)),
+        }
+    }
+    /// The value when one was sent, else None (absent and null alike).
+    pub fn value(self) -> Option<T> {
+        match self {
+            Patch::Value(v) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+/// Where input comes from; query and path values arrive as strings and are coerced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Body,
+    Query,
+    Path,
+    Header,
+}
+
+impl Source {
+    fn as_str(self) -> &'static str {
+        match self {
+            Source::Body => "body",
+            Source::Query => "query",
+            Source::Path => "path",
+            Source::Header => "header",
+        }
+    }
+}
+
+/// Reads fields of one JSON object (or query map), collecting every error.
+pub struct Fields<'a> {
+    obj: &'a Map<String, Value>,
+    source: Source,
+    errors: Vec<FieldError>,
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("{n} {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+impl<'a> Fields<'a> {
+    pub fn new(obj: &'a Map<String, Value>, source: Source) -> Self {
+        Self {
+            obj,
+            source,
+            errors: Vec::new(),
+        }
+    }
+
+    pub fn error(&mut self, field: &str, kind: &str, msg: impl Into<String>) {
+        self.errors
+            .push(FieldError::new(&[self.source.as_str(), field], kind, msg));
+    }
+
+    pub fn push(&mut self, e: FieldError) {
+        self.errors.push(e);
+    }
+
+    pub fn has_error(&self, field: &str) -> bool {
+        self.errors
+            .iter()
+            .any(|e| e.loc.get(1).and_then(|v| v.as_str()) == Some(field))
+    }
+
+    /// Ok when no field failed, else every error.
+    pub fn finish(self) -> Result<(), Vec<FieldError>> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(self.errors)
+        }
+    }
+
+    pub fn raw(&self, field: &str) -> Option<&'a Value> {
+        self.obj.get(field)
+    }
+
+    fn present(&self, field: &str) -> Patch<&'a Value> {
+        match self.obj.get(field) {
+            None => Patch::Absent,
+            Some(Value::Null) => Patch::Null,
+            Some(v) => Patch::Value(v),
+        }
+    }
+
+    fn check_len(&mut self, field: &str, s: &str, min: usize, max: usize) -> bool {
+        let n = s.chars().count();
+        if n < min {
+            self.error(
+                field,
+                "string_too_short",
+                format!("String should have at least {}", plural(min, "character")),
+            );
+            false
+        } else if n > max {
+            self.error(
+                field,
+                "string_too_long",
+                format!("String should have at most {}", plural(max, "character")),
+            );
+            false
+        } else {
+            true
+        }
+    }
+
+    /// An optional string with length bounds.
+    pub fn string(&mut self, field: &str, min: usize, max: usize) -> Patch<String> {
+        match self.present(field) {
+            Patch::Absent => Patch::Absent,
+            Patch::Null => Patch::Null,
+            Patch::Value(Value::String(s)) => {
+                if self.check_len(field, s, min, max) {
+                    Patch::Value(s.clone())
+                } else {
+                    Patch::Absent
+                }
+            }
+            Patch::Value(_) => {
+                self.error(field, "string_type", "Input should be a valid string");
+                Patch::Absent
+            }
+        }
+    }
+
+    /// A required string with length bounds (`missing` when absent or null).
+    pub fn req_string(&mut self, field: &str, min: usize, max: usize) -> String {
+        match self.string(field, min, max) {
+            Patch::Value(s) => s,
+            Patch::Absent if self.has_error(field) => String::new(),
+            _ => {
+                self.error(field, "missing", "Field required");
+                String::new()
+            }
+        }
+    }
+
+    /// A string that may be null but must not be sent as null when `nullable` is false.
+    pub fn non_null_string(&mut self, field: &str, min: usize, max: usize) -> Option<String> {
+        match self.string(field, min, max) {
+            Patch::Value(s) => Some(s),
+            Patch::Null => {
+                self.error(field, "string_type", "Input should be a valid string");
+                None
+            }
+            Patch::Absent => None,
+        }
+    }
+
+    fn int_of(&mut self, field: &str, v: &Value) -> Option<i64> {
+        let parsed = match v {
+            Value::Number(n) => n
+                .as_i64()
+                .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64)),
+            Value::String(s) if self.source != Source::Body => s.trim().parse::<i64>().ok(),
+            _ => None,
+        };
+        if parsed.is_none() {
+            let kind = if self.source == Source::Body && !matches!(v, Value::String(_)) {
+                "int_type"
+            } else {
+                "int_parsing"
+            };
+            self.error(
+                field,
+                kind,
+                "Input should be a valid integer, unable to parse string as an integer",
+            );
+        }
+        parsed
+    }
+
+    /// An optional integer within bounds.
+    pub fn int(&mut self, field: &str, min: Option<i64>, max: Option<i64>) -> Patch<i64> {
+        match self.present(field) {
+            Patch::Absent => Patch::Absent,
+            Patch::Null => Patch::Null,
+            Patch::Value(v) => match self.int_of(field, v) {
+                None => Patch::Absent,
+                Some(n) => {
+                    if let Some(lo) = min.filter(|lo| n < *lo) {
+                        self.error(
+                            field,
+                            "greater_than_equal",
+                            format!("Input should be greater than or equal to {lo}"),
+                        );
+                        Patch::Absent
+                    } else if let Some(hi) = max.filter(|hi| n > *hi) {
+                        self.error(
+                            field,
+                            "less_than_equal",
+                            format!("Input should be less than or equal to {hi}"),
+                        );
+                        Patch::Absent
+                    } else {
+                        Patch::Value(n)
+                    }
+                }
+            },
+        }
+    }
+
+    /// An integer with a default when absent (null is an error: the field is not nullable).
+    pub fn int_or(&mut self, field: &str, default: i64, min: Option<i64>, max: Option<i64>) -> i64 {
+        match self.int(field, min, max) {
+            Patch::Value(n) => n,
+            Patch::Null => {
+                self.error(field, "int_type", "Input should be a valid integer");
+                default
+            }
+            Patch::Absent => default,
+        }
+    }
+
+    pub fn bool(&mut self, field: &str) -> Patch<bool> {
+        match self.present(field) {
+            Patch::Absent => Patch::Absent,
+            Patch::Null => Patch::Null,
+            Patch::Value(Value::Bool(b)) => Patch::Value(*b),
+            Patch::Value(Value::String(s)) if self.source != Source::Body => {
+                match s.to_ascii_lowercase().as_str() {
+                    "true" | "1" | "yes" | "on" => Patch::Value(true),
+                    "false" | "0" | "no" | "off" => Patch::Value(false),
+                    _ => {
+                        self.error(field, "bool_parsing", "Input should be a valid boolean");
+                        Patch::Absent
+                    }
+                }
+            }
+            Patch::Value(_) => {
+                self.error(field, "bool_type", "Input should be a valid boolean");
+                Patch::Absent
+            }
+        }
+    }
+
+    /// An optional enum value given as its snake_case / kebab-case name.
+    pub fn enumeration<E: EnumValues>(&mut self, field: &str) -> Patch<E> {
+        match self.string(field, 0, usize::MAX) {
+            Patch::Value(s) => match E::parse(&s) {
+                Some(e) => Patch::Value(e),
+                None => {
+                    self.error(field, "enum", enum_message(E::VALUES));
+                    Patch::Absent
+                }
+            },
+            Patch::Null => Patch::Null,
+            Patch::Absent => Patch::Absent,
+        }
+    }
+
+    pub fn object(&mut self, field: &str) -> Patch<Map<String, Value>> {
+        match self.present(field) {
+            Patch::Absent => Patch::Absent,
+            Patch::Null => Patch::Null,
+            Patch::Value(Value::Object(m)) => Patch::Value(m.clone()),
+            Patch::Value(_) => {
+                self.error(field, "dict_type", "Input should be a valid dictionary");
+                Patch::Absent
+            }
+        }
+    }
+}
+
+/// `Input should be 'a', 'b' or 'c'`
+pub fn enum_message(values: &[&str]) -> String {
+    let quoted: Vec<String> = values.iter().map(|v| format!("'{v}'")).collect();
+    match quoted.split_last() {
+        None => "Input should be a valid enumeration member".into(),
+        Some((last, [])) => format!("Input should be {last}"),
+        Some((last, rest)) => format!("Input should be {} or {last}", rest.join(", ")),
+    }
+}
+
+/// Enums that parse from their wire names.
+pub trait EnumValues: Sized {
+    const VALUES: &'static [&'static str];
+    fn parse(s: &str) -> Option<Self>;
+    fn as_str(&self) -> &'static str;
+}
+
+/// Declares a string enum with its wire names, serde, and `EnumValues`.
+#[macro_export]
+macro_rules! string_enum {
+    ($(#[$m:meta])* $name:ident { $($variant:ident = $wire:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, utoipa::ToSchema)]
+        pub enum $name { $(#[schema(rename = $wire)] $variant),+ }
+
+        impl $crate::domain::validate::EnumValues for $name {
+            const VALUES: &'static [&'static str] = &[$($wire),+];
+            fn parse(s: &str) -> Option<Self> {
+                match s { $($wire => Some(Self::$variant),)+ _ => None }
+            }
+            fn as_str(&self) -> &'static str {
+                match self { $(Self::$variant => $wire),+ }
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str($crate::domain::validate::EnumValues::as_str(self))
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                <Self as $crate::domain::validate::EnumValues>::parse(&s)
+                    .ok_or_else(|| serde::de::Error::custom(format!("unknown value {s}")))
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str($crate::domain::validate::EnumValues::as_str(self))
+            }
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn collects_every_failing_field() {
+        let v = json!({"name": "", "age": "x", "n": 0});
+        let obj = v.as_object().unwrap();
+        let mut f = Fields::new(obj, Source::Body);
+        f.req_string("name", 1, 10);
+        f.req_string("missing", 1, 10);
+        f.int("age", None, None);
+        f.int("n", Some(1), None);
+        let errs = f.finish().unwrap_err();
+        let kinds: Vec<_> = errs.iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(
+            kinds,
+            ["string_too_short", "missing", "int_type", "greater_than_equal"]
+        );
+        assert_eq!(errs[0].loc, vec![json!("body"), json!("name")]);
+        assert_eq!(errs[0].msg, "String should have at least 1 character");
+    }
+
+    #[test]
+    fn patch_distinguishes_absent_null_and_value() {
+        let v = json!({"a": null, "b": "x"});
+        let mut f = Fields::new(v.as_object().unwrap(), Source::Body);
+        assert_eq!(f.string("a", 0, 5), Patch::Null);
+        assert_eq!(f.string("b", 0, 5), Patch::Value("x".into()));
+        assert_eq!(f.string("c", 0, 5), Patch::Absent);
+        assert!(f.finish().is_ok());
+    }
+
+    #[test]
+    fn query_values_are_coerced() {
+        let v = json!({"limit": "20", "skip": "-1", "flag": "true"});
+        let mut f = Fields::new(v.as_object().unwrap(), Source::Query);
+        assert_eq!(f.int("limit", Some(1), Some(500)), Patch::Value(20));
+        assert_eq!(f.int("skip", Some(0), None), Patch::Absent);
+        assert_eq!(f.bool("flag"), Patch::Value(true));
+        let errs = f.finish().unwrap_err();
+        assert_eq!(errs[0].kind, "greater_than_equal");
+    }
+
+    #[test]
+    fn enum_messages_read_naturally() {
+        assert_eq!(enum_message(&["owner", "member"]), "Input should be 'owner' or 'member'");
+        assert_eq!(enum_message(&["a", "b", "c"]), "Input should be 'a', 'b' or 'c'");
+    }
+}

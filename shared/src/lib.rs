@@ -1,0 +1,12 @@
+//! CommandCenter: the domain, storage and HTTP library every Lambda function runs.
+//!
+//! Modules follow DESIGN.md: `domain` (pure rules), `store` (DynamoDB single table),
+//! `secrets` (KMS / Secrets Manager), `api` (axum routers, extractors, problem+json),
+//! `runtime` (config, clients, Lambda glue).
+
+pub mod api;
+pub mod context;
+pub mod domain;
+pub mod runtime;
+pub mod secrets;
+pub mod store;

@@ -1,0 +1,113 @@
+//! AWS clients, built once per process with explicit timeouts, standard retries and the call
+//! meter that feeds `Server-Timing`.
+
+use std::time::{Duration, Instant};
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::BehaviorVersion;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeSerializationInterceptorContextRef, FinalizerInterceptorContextRef,
+};
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
+
+use crate::context;
+
+/// Counts every AWS operation (all its retries included) and its wall time into the current
+/// request context.
+#[derive(Debug, Clone, Copy)]
+pub struct CallMeter;
+
+#[derive(Debug, Clone)]
+struct CallStarted(Instant);
+
+impl Storable for CallStarted {
+    type Storer = StoreReplace<Self>;
+}
+
+impl Intercept for CallMeter {
+    fn name(&self) -> &'static str {
+        "CallMeter"
+    }
+
+    fn read_before_execution(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        cfg.interceptor_state().store_put(CallStarted(Instant::now()));
+        Ok(())
+    }
+
+    fn read_after_execution(
+        &self,
+        _context: &FinalizerInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(started) = cfg.load::<CallStarted>() {
+            context::record_aws_call(started.0.elapsed());
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct AwsClients {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub kms: aws_sdk_kms::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
+}
+
+impl AwsClients {
+    /// Loads region, credentials and `AWS_ENDPOINT_URL` (moto locally) from the environment.
+    pub async fn from_env() -> Self {
+        let timeouts = TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(3))
+            .operation_attempt_timeout(Duration::from_secs(5))
+            .operation_timeout(Duration::from_secs(12))
+            .build();
+        let shared = aws_config::defaults(BehaviorVersion::latest())
+            .timeout_config(timeouts)
+            .retry_config(RetryConfig::standard().with_max_attempts(3))
+            .load()
+            .await;
+        Self::from_shared(&shared)
+    }
+
+    pub fn from_shared(shared: &aws_types::SdkConfig) -> Self {
+        let s3_config = aws_sdk_s3::config::Builder::from(shared)
+            // moto serves buckets path-style; harmless on AWS for our bucket names.
+            .force_path_style(std::env::var("AWS_ENDPOINT_URL").is_ok())
+            .interceptor(CallMeter)
+            .build();
+        Self {
+            dynamodb: aws_sdk_dynamodb::Client::from_conf(
+                aws_sdk_dynamodb::config::Builder::from(shared)
+                    .interceptor(CallMeter)
+                    .build(),
+            ),
+            s3: aws_sdk_s3::Client::from_conf(s3_config),
+            sqs: aws_sdk_sqs::Client::from_conf(
+                aws_sdk_sqs::config::Builder::from(shared)
+                    .interceptor(CallMeter)
+                    .build(),
+            ),
+            kms: aws_sdk_kms::Client::from_conf(
+                aws_sdk_kms::config::Builder::from(shared)
+                    .interceptor(CallMeter)
+                    .build(),
+            ),
+            secrets: aws_sdk_secretsmanager::Client::from_conf(
+                aws_sdk_secretsmanager::config::Builder::from(shared)
+                    .interceptor(CallMeter)
+                    .build(),
+            ),
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! Configuration read once at start-up; a missing variable fails start-up with its name.
+
+use std::env;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("missing required environment variable {0}")]
+    Missing(&'static str),
+    #[error("environment variable {0} is invalid: {1}")]
+    Invalid(&'static str, String),
+}
+
+/// Where the JWT signing key comes from.
+#[derive(Debug, Clone)]
+pub enum JwtKeySource {
+    /// Secrets Manager secret ARN or name (cloud, and moto locally).
+    SecretArn(String),
+    /// The key itself (JWT_SECRET; at least 32 bytes).
+    Inline(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub table_name: String,
+    pub bucket_name: String,
+    pub kms_key_id: String,
+    pub jwt_key: JwtKeySource,
+    pub cors_origins: Vec<String>,
+    pub rate_limit_per_minute: u32,
+    /// Adds `Server-Timing` (AWS call count and time) to responses.
+    pub server_timing: bool,
+    pub app_env: String,
+    pub websocket_url: Option<String>,
+    /// Human-readable logs instead of JSON (local dev).
+    pub pretty_logs: bool,
+}
+
+pub const DEFAULT_CORS_ORIGINS: [&str; 2] = ["http://localhost:3000", "http://localhost:5173"];
+
+fn required(name: &'static str) -> Result<String, ConfigError> {
+    env::var(name)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .ok_or(ConfigError::Missing(name))
+}
+
+fn optional(name: &str) -> Option<String> {
+    env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn flag(name: &str) -> bool {
+    optional(name).is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"))
+}
+
+/// CORS_ORIGINS as a JSON array or a comma-separated list.
+pub fn parse_origins(raw: &str) -> Result<Vec<String>, String> {
+    let raw = raw.trim();
+    let list: Vec<String> = if raw.starts_with('[') {
+        serde_json::from_str(raw).map_err(|e| e.to_string())?
+    } else {
+        raw.split(',').map(|s| s.trim().to_string()).collect()
+    };
+    Ok(list
+        .into_iter()
+        .map(|o| o.trim_end_matches('/').to_string())
+        .filter(|o| !o.is_empty())
+        .collect())
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let jwt_key = match (optional("JWT_SECRET_ARN"), optional("JWT_SECRET")) {
+            (Some(arn), _) => JwtKeySource::SecretArn(arn),
+            (None, Some(secret)) if secret.len() >= 32 => JwtKeySource::Inline(secret),
+            (None, Some(_)) => {
+                return Err(ConfigError::Invalid("JWT_SECRET", "must be at least 32 characters".into()))
+            }
+            (None, None) => return Err(ConfigError::Missing("JWT_SECRET_ARN")),
+        };
+        let cors_origins = match optional("CORS_ORIGINS") {
+            Some(raw) => parse_origins(&raw).map_err(|e| ConfigError::Invalid("CORS_ORIGINS", e))?,
+            None => DEFAULT_CORS_ORIGINS.iter().map(|s| s.to_string()).collect(),
+        };
+        let rate_limit_per_minute = match optional("RATE_LIMIT_PER_MINUTE") {
+            Some(v) => v
+                .parse::<u32>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| ConfigError::Invalid("RATE_LIMIT_PER_MINUTE", v))?,
+            None => 600,
+        };
+        Ok(Self {
+            table_name: required("TABLE_NAME")?,
+            bucket_name: required("BUCKET_NAME")?,
+            kms_key_id: required("KMS_KEY_ID")?,
+            jwt_key,
+            cors_origins,
+            rate_limit_per_minute,
+            server_timing: flag("SERVER_TIMING"),
+            app_env: optional("APP_ENV").unwrap_or_else(|| "dev".into()),
+            websocket_url: optional("WEBSOCKET_URL"),
+            pretty_logs: optional("LOG_FORMAT").is_some_and(|f| f == "pretty"),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_accept_json_or_commas() {
+        assert_eq!(
+            parse_origins(r#"["http://a.test","http://b.test/"]"#).unwrap(),
+            vec!["http://a.test", "http://b.test"]
+        );
+        assert_eq!(
+            parse_origins("http://a.test, http://b.test").unwrap(),
+            vec!["http://a.test", "http://b.test"]
+        );
+        assert!(parse_origins("[oops").is_err());
+    }
+}

@@ -1,0 +1,101 @@
+//! The single-table key layout (DESIGN.md "Storage"). Every key is built here.
+//!
+//! Project-scoped uniqueness markers live inside the project's partition
+//! (`PROJECT#<pid>` / `UNIQUE#<kind>#<value>`), so deleting a project's partition removes
+//! them with everything else; only global markers (email) have a partition of their own.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+
+use crate::domain::ids::sk_id;
+use crate::domain::Id;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Key {
+    pub pk: String,
+    pub sk: String,
+}
+
+impl Key {
+    pub fn new(pk: impl Into<String>, sk: impl Into<String>) -> Self {
+        Self {
+            pk: pk.into(),
+            sk: sk.into(),
+        }
+    }
+
+    pub fn to_item(&self) -> HashMap<String, AttributeValue> {
+        HashMap::from([
+            ("pk".to_string(), AttributeValue::S(self.pk.clone())),
+            ("sk".to_string(), AttributeValue::S(self.sk.clone())),
+        ])
+    }
+
+    pub fn of_item(item: &HashMap<String, AttributeValue>) -> Option<Self> {
+        Some(Self::new(
+            item.get("pk")?.as_s().ok()?.clone(),
+            item.get("sk")?.as_s().ok()?.clone(),
+        ))
+    }
+}
+
+pub fn user_pk(uid: Id) -> String {
+    format!("USER#{uid}")
+}
+pub fn user(uid: Id) -> Key {
+    Key::new(user_pk(uid), "META")
+}
+pub fn email_marker(email: &str) -> Key {
+    Key::new(format!("UNIQUE#EMAIL#{email}"), "UNIQUE")
+}
+pub fn family(uid: Id, family: &str) -> Key {
+    Key::new(user_pk(uid), format!("FAMILY#{family}"))
+}
+pub const PAT_PREFIX: &str = "PAT#";
+pub fn pat(uid: Id, token_id: Id) -> Key {
+    Key::new(user_pk(uid), format!("{PAT_PREFIX}{}", sk_id(token_id)))
+}
+pub fn pat_lookup(hash: &str) -> Key {
+    Key::new(format!("PATHASH#{hash}"), "PAT")
+}
+
+pub fn project_pk(pid: Id) -> String {
+    format!("PROJECT#{pid}")
+}
+pub fn project(pid: Id) -> Key {
+    Key::new(project_pk(pid), "META")
+}
+pub fn project_stats(pid: Id) -> Key {
+    Key::new(project_pk(pid), "STATS")
+}
+pub const MEMBER_PREFIX: &str = "MEMBER#";
+pub fn member(pid: Id, uid: Id) -> Key {
+    Key::new(project_pk(pid), format!("{MEMBER_PREFIX}{}", sk_id(uid)))
+}
+/// gsi1 of a membership: lists a user's projects in id (= creation) order.
+pub fn member_gsi1(pid: Id, uid: Id) -> (String, String) {
+    (user_pk(uid), format!("PROJECT#{}", sk_id(pid)))
+}
+/// gsi1 of a project META item: lists every project (superusers only).
+pub const ALL_PROJECTS_GSI1PK: &str = "PROJECTS";
+pub fn all_projects_gsi1(pid: Id) -> (String, String) {
+    (ALL_PROJECTS_GSI1PK.into(), format!("PROJECT#{}", sk_id(pid)))
+}
+/// A project's (owner, name) is unique among its creator's projects.
+pub fn project_name_marker(creator: Id, owner: &str, name: &str) -> Key {
+    let digest = Sha256::digest(format!("{owner}\u{0}{name}").as_bytes());
+    Key::new(
+        user_pk(creator),
+        format!("PROJECTNAME#{}", hex::encode(&digest[..16])),
+    )
+}
+/// A uniqueness marker inside a project's partition (repository full_name, technology title…).
+pub fn project_unique(pid: Id, kind: &str, value: &str) -> Key {
+    Key::new(project_pk(pid), format!("UNIQUE#{kind}#{value}"))
+}
+
+/// Fixed rate-limit window item.
+pub fn rate_window(bucket: &str, subject: &str, window_start: i64) -> String {
+    format!("RATE#{bucket}#{subject}#{window_start}")
+}

@@ -1,0 +1,487 @@
+//! The DynamoDB single-table adapter: keys, item ⇄ entity mapping, transactions (with the
+//! request's rate charge and bounded retry of `TransactionConflict`), batch reads, pagination.
+
+pub mod keys;
+pub mod projects;
+pub mod ratelimit;
+pub mod users;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Delete, KeysAndAttributes, Put, TransactWriteItem, Update,
+};
+use aws_sdk_dynamodb::Client;
+use rand::Rng;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::context::{self, ChargeState};
+pub use keys::Key;
+
+pub type Item = HashMap<String, AttributeValue>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A condition of item `index` of a transaction failed (callers map it to 404/409).
+    #[error("condition failed on transaction item {0}")]
+    Condition(usize),
+    /// The request's rate window is full.
+    #[error("rate limit exceeded")]
+    RateLimited,
+    /// DynamoDB throttled us or timed out: 503 with Retry-After.
+    #[error("DynamoDB is throttling or unavailable: {0}")]
+    Unavailable(String),
+    #[error("stored item is malformed: {0}")]
+    Corrupt(String),
+    #[error("DynamoDB error: {0}")]
+    Other(String),
+}
+
+fn classify<E: ProvideErrorMetadata + std::fmt::Debug>(e: SdkError<E>) -> StoreError {
+    let code = e.code().unwrap_or_default().to_string();
+    match &e {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => {
+            StoreError::Unavailable(format!("{e:?}"))
+        }
+        _ if code.contains("Throttl")
+            || code == "ProvisionedThroughputExceededException"
+            || code == "RequestLimitExceeded"
+            || code == "InternalServerError"
+            || code == "ServiceUnavailable" =>
+        {
+            StoreError::Unavailable(code)
+        }
+        _ => StoreError::Other(format!("{code}: {}", e.message().unwrap_or_default())),
+    }
+}
+
+/// Serializes an entity and adds its keys (and any index keys).
+pub fn to_item<T: Serialize>(entity: &T, key: &Key) -> Result<Item, StoreError> {
+    let mut item: Item =
+        serde_dynamo::to_item(entity).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    item.extend(key.to_item());
+    Ok(item)
+}
+
+pub fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, StoreError> {
+    serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+pub fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+pub fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+/// Builders for the items of a `TransactWriteItems`.
+pub mod tx {
+    use super::*;
+
+    pub fn put(item: Item, condition: Option<&str>) -> PutBuilder {
+        PutBuilder {
+            item,
+            condition: condition.map(str::to_string),
+            names: HashMap::new(),
+            values: HashMap::new(),
+        }
+    }
+
+    pub struct PutBuilder {
+        item: Item,
+        condition: Option<String>,
+        names: HashMap<String, String>,
+        values: Item,
+    }
+
+    impl PutBuilder {
+        pub fn value(mut self, k: &str, v: AttributeValue) -> Self {
+            self.values.insert(k.into(), v);
+            self
+        }
+        pub fn build(self, table: &str) -> TransactWriteItem {
+            let put = Put::builder()
+                .table_name(table)
+                .set_item(Some(self.item))
+                .set_condition_expression(self.condition)
+                .set_expression_attribute_names((!self.names.is_empty()).then_some(self.names))
+                .set_expression_attribute_values((!self.values.is_empty()).then_some(self.values))
+                .build()
+                .expect("table and item are set");
+            TransactWriteItem::builder().put(put).build()
+        }
+    }
+
+    /// An update expression with names `#x` and values `:x`.
+    pub struct UpdateBuilder {
+        key: Key,
+        expression: String,
+        condition: Option<String>,
+        names: HashMap<String, String>,
+        values: Item,
+    }
+
+    pub fn update(key: &Key, expression: impl Into<String>) -> UpdateBuilder {
+        UpdateBuilder {
+            key: key.clone(),
+            expression: expression.into(),
+            condition: None,
+            names: HashMap::new(),
+            values: HashMap::new(),
+        }
+    }
+
+    /// Replaces the expression of a builder whose parts were assembled separately.
+    pub fn update_with_expression(mut b: UpdateBuilder, expression: String) -> UpdateBuilder {
+        b.expression = expression;
+        b
+    }
+
+    impl UpdateBuilder {
+        pub fn condition(mut self, c: impl Into<String>) -> Self {
+            self.condition = Some(c.into());
+            self
+        }
+        pub fn name(mut self, k: &str, v: &str) -> Self {
+            self.names.insert(k.into(), v.into());
+            self
+        }
+        pub fn value(mut self, k: &str, v: AttributeValue) -> Self {
+            self.values.insert(k.into(), v);
+            self
+        }
+        pub fn build(self, table: &str) -> TransactWriteItem {
+            let u = Update::builder()
+                .table_name(table)
+                .set_key(Some(self.key.to_item()))
+                .update_expression(self.expression)
+                .set_condition_expression(self.condition)
+                .set_expression_attribute_names((!self.names.is_empty()).then_some(self.names))
+                .set_expression_attribute_values((!self.values.is_empty()).then_some(self.values))
+                .build()
+                .expect("table, key and expression are set");
+            TransactWriteItem::builder().update(u).build()
+        }
+    }
+
+    pub fn delete(key: &Key, condition: Option<&str>, table: &str) -> TransactWriteItem {
+        let d = Delete::builder()
+            .table_name(table)
+            .set_key(Some(key.to_item()))
+            .set_condition_expression(condition.map(str::to_string))
+            .build()
+            .expect("table and key are set");
+        TransactWriteItem::builder().delete(d).build()
+    }
+
+    pub fn check_exists(key: &Key, table: &str) -> TransactWriteItem {
+        let c = ConditionCheck::builder()
+            .table_name(table)
+            .set_key(Some(key.to_item()))
+            .condition_expression("attribute_exists(pk)")
+            .build()
+            .expect("table, key and condition are set");
+        TransactWriteItem::builder().condition_check(c).build()
+    }
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pub client: Client,
+    pub table: String,
+}
+
+const MAX_CONFLICT_RETRIES: u32 = 5;
+
+impl Store {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key.to_item()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(out.item)
+    }
+
+    /// Strongly consistent read of up to 100 keys per call; unprocessed keys are retried.
+    pub async fn batch_get(&self, keys: &[Key]) -> Result<HashMap<Key, Item>, StoreError> {
+        let mut found = HashMap::new();
+        let mut unique: Vec<&Key> = Vec::new();
+        for k in keys {
+            if !unique.contains(&k) {
+                unique.push(k);
+            }
+        }
+        for chunk in unique.chunks(100) {
+            let mut pending: Vec<Item> = chunk.iter().map(|k| k.to_item()).collect();
+            let mut attempt = 0;
+            while !pending.is_empty() {
+                let req = KeysAndAttributes::builder()
+                    .set_keys(Some(pending))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| StoreError::Other(e.to_string()))?;
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, req)
+                    .send()
+                    .await
+                    .map_err(classify)?;
+                for item in out.responses.unwrap_or_default().remove(&self.table).unwrap_or_default() {
+                    if let Some(k) = Key::of_item(&item) {
+                        found.insert(k, item);
+                    }
+                }
+                pending = out
+                    .unprocessed_keys
+                    .unwrap_or_default()
+                    .remove(&self.table)
+                    .map(|ka| ka.keys)
+                    .unwrap_or_default();
+                if !pending.is_empty() {
+                    attempt += 1;
+                    if attempt > 8 {
+                        return Err(StoreError::Unavailable("unprocessed keys".into()));
+                    }
+                    backoff(attempt).await;
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// One page of a partition in sort-key order from `begins_with(sk, prefix)`.
+    pub async fn query_prefix(
+        &self,
+        pk: &str,
+        prefix: &str,
+        limit: Option<i32>,
+        forward: bool,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :p)")
+                .expression_attribute_values(":pk", s(pk))
+                .expression_attribute_values(":p", s(prefix))
+                .scan_index_forward(forward)
+                .consistent_read(true)
+                .set_limit(limit.map(|l| l - items.len() as i32))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(classify)?;
+            items.extend(out.items.unwrap_or_default());
+            start = out.last_evaluated_key;
+            if start.is_none() || limit.is_some_and(|l| items.len() as i32 >= l) {
+                return Ok(items);
+            }
+        }
+    }
+
+    /// A page of a GSI partition (`gsi1`/`gsi2`), optionally limited.
+    pub async fn query_index(
+        &self,
+        index: &str,
+        pk: &str,
+        limit: Option<i32>,
+        forward: bool,
+    ) -> Result<Vec<Item>, StoreError> {
+        let (pk_name, _) = index_keys(index);
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(index)
+                .key_condition_expression("#pk = :pk")
+                .expression_attribute_names("#pk", pk_name)
+                .expression_attribute_values(":pk", s(pk))
+                .scan_index_forward(forward)
+                .set_limit(limit.map(|l| l - items.len() as i32))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(classify)?;
+            items.extend(out.items.unwrap_or_default());
+            start = out.last_evaluated_key;
+            if start.is_none() || limit.is_some_and(|l| items.len() as i32 >= l) {
+                return Ok(items);
+            }
+        }
+    }
+
+    /// Every key of a partition (for cascading deletes), page by page.
+    pub async fn partition_keys(&self, pk: &str) -> Result<Vec<Key>, StoreError> {
+        let mut keys = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(pk))
+                .projection_expression("pk, sk")
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(classify)?;
+            keys.extend(out.items.unwrap_or_default().iter().filter_map(Key::of_item));
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(keys);
+            }
+        }
+    }
+
+    /// Deletes keys 25 at a time, retrying unprocessed ones.
+    pub async fn batch_delete(&self, keys: &[Key]) -> Result<(), StoreError> {
+        use aws_sdk_dynamodb::types::{DeleteRequest, WriteRequest};
+        for chunk in keys.chunks(25) {
+            let mut pending: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|k| {
+                    WriteRequest::builder()
+                        .delete_request(
+                            DeleteRequest::builder()
+                                .set_key(Some(k.to_item()))
+                                .build()
+                                .expect("key is set"),
+                        )
+                        .build()
+                })
+                .collect();
+            let mut attempt = 0;
+            while !pending.is_empty() {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, pending)
+                    .send()
+                    .await
+                    .map_err(classify)?;
+                pending = out
+                    .unprocessed_items
+                    .unwrap_or_default()
+                    .remove(&self.table)
+                    .unwrap_or_default();
+                if !pending.is_empty() {
+                    attempt += 1;
+                    if attempt > 8 {
+                        return Err(StoreError::Unavailable("unprocessed deletes".into()));
+                    }
+                    backoff(attempt).await;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// One atomic `TransactWriteItems`. Carries the request's pending rate charge (so counting
+    /// costs no extra round trip), retries `TransactionConflict` with jittered back-off, and
+    /// reports which item's condition failed.
+    pub async fn transact(&self, mut items: Vec<TransactWriteItem>) -> Result<(), StoreError> {
+        let charge = context::pending_rate_charge();
+        let charge_index = charge.as_ref().map(|c| {
+            items.push(ratelimit::charge_item(&self.table, c));
+            items.len() - 1
+        });
+        let mut attempt = 0;
+        loop {
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await;
+            let err = match result {
+                Ok(_) => {
+                    if let Some(c) = &charge {
+                        context::settle_rate_charge(ChargeState::Applied {
+                            count: c.prior.map(|p| p + 1),
+                        });
+                    }
+                    return Ok(());
+                }
+                Err(e) => e,
+            };
+            let codes: Vec<String> = match err.as_service_error() {
+                Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c)) => c
+                    .cancellation_reasons()
+                    .iter()
+                    .map(|r| r.code().unwrap_or("None").to_string())
+                    .collect(),
+                _ => Vec::new(),
+            };
+            if let Some(i) = codes.iter().position(|c| c == "ConditionalCheckFailed") {
+                if Some(i) == charge_index {
+                    context::settle_rate_charge(ChargeState::Exceeded);
+                    return Err(StoreError::RateLimited);
+                }
+                return Err(StoreError::Condition(i));
+            }
+            let conflict = codes.iter().any(|c| c == "TransactionConflict")
+                || err.code() == Some("TransactionInProgressException");
+            if conflict && attempt < MAX_CONFLICT_RETRIES {
+                attempt += 1;
+                backoff(attempt).await;
+                continue;
+            }
+            if conflict {
+                return Err(StoreError::Unavailable("transaction conflict".into()));
+            }
+            if !codes.is_empty() {
+                return Err(StoreError::Unavailable(format!("transaction cancelled: {codes:?}")));
+            }
+            return Err(classify(err));
+        }
+    }
+}
+
+fn index_keys(index: &str) -> (&'static str, &'static str) {
+    match index {
+        "gsi2" => ("gsi2pk", "gsi2sk"),
+        _ => ("gsi1pk", "gsi1sk"),
+    }
+}
+
+/// Jittered exponential back-off: 20 ms · 2^attempt · [0.5, 1.5), capped at 1 s.
+async fn backoff(attempt: u32) {
+    let base = 20u64.saturating_mul(1 << attempt.min(6)).min(1000);
+    let jitter = rand::rng().random_range(0.5..1.5);
+    tokio::time::sleep(Duration::from_millis((base as f64 * jitter) as u64)).await;
+}
+
+/// Reads an attribute as string / number / bool.
+pub fn attr_s(item: &Item, k: &str) -> Option<String> {
+    item.get(k).and_then(|v| v.as_s().ok()).cloned()
+}
+pub fn attr_n(item: &Item, k: &str) -> Option<i64> {
+    item.get(k).and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok())
+}
+pub fn attr_bool(item: &Item, k: &str) -> Option<bool> {
+    item.get(k).and_then(|v| v.as_bool().ok()).copied()
+}

@@ -1,0 +1,242 @@
+//! Projects, their STATS counters, memberships and the per-creator (owner, name) marker.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use super::{attr_bool, from_item, keys, n, s, to_item, tx, Item, Store, StoreError};
+use crate::domain::ids::sk_id;
+use crate::domain::project::{Membership, Project, ProjectCounters, ProjectRole};
+use crate::domain::Id;
+
+/// Index of the (owner, name) marker in the create transaction (its condition failing = 409).
+pub const CREATE_NAME_MARKER_INDEX: usize = 3;
+/// In `update_project`, the new marker's index when the name or owner changes.
+pub const UPDATE_NAME_MARKER_INDEX: usize = 2;
+/// In `remove_member`, the STATS owner-count guard.
+pub const REMOVE_OWNER_GUARD_INDEX: usize = 1;
+
+fn membership_item(m: &Membership) -> Result<Item, StoreError> {
+    let mut item = to_item(m, &keys::member(m.project_id, m.user_id))?;
+    let (g1pk, g1sk) = keys::member_gsi1(m.project_id, m.user_id);
+    item.insert("gsi1pk".into(), s(g1pk));
+    item.insert("gsi1sk".into(), s(g1sk));
+    Ok(item)
+}
+
+/// A project META item marked for deletion reads as missing.
+pub fn is_live(item: &Item) -> bool {
+    !attr_bool(item, "deleting").unwrap_or(false)
+}
+
+pub fn counters_of(item: Option<Item>) -> ProjectCounters {
+    item.and_then(|i| from_item(i).ok()).unwrap_or_default()
+}
+
+/// Which fields of a project change, and to what.
+#[derive(Debug, Default, Clone)]
+pub struct ProjectChanges {
+    pub name: Option<String>,
+    pub owner: Option<String>,
+    pub description: Option<Option<String>>,
+    pub github_token_enc: Option<Option<String>>,
+}
+
+impl Store {
+    pub async fn create_project(&self, p: &Project, owner: &Membership) -> Result<(), StoreError> {
+        let mut meta = to_item(p, &keys::project(p.id))?;
+        let (g1pk, g1sk) = keys::all_projects_gsi1(p.id);
+        meta.insert("gsi1pk".into(), s(g1pk));
+        meta.insert("gsi1sk".into(), s(g1sk));
+        let stats = to_item(
+            &ProjectCounters {
+                owners: 1,
+                members: 1,
+                ..Default::default()
+            },
+            &keys::project_stats(p.id),
+        )?;
+        let mut marker = keys::project_name_marker(p.created_by, &p.owner, &p.name).to_item();
+        marker.insert("project_id".into(), n(p.id));
+        self.transact(vec![
+            tx::put(meta, Some("attribute_not_exists(pk)")).build(&self.table),
+            tx::put(stats, None).build(&self.table),
+            tx::put(membership_item(owner)?, None).build(&self.table),
+            tx::put(marker, Some("attribute_not_exists(pk)")).build(&self.table),
+        ])
+        .await
+    }
+
+    /// The projects `user_id` is a member of, in creation order, with the caller's role.
+    pub async fn list_member_projects(
+        &self,
+        user_id: Id,
+        skip: usize,
+        limit: usize,
+    ) -> Result<Vec<(Project, ProjectRole)>, StoreError> {
+        let memberships: Vec<Membership> = self
+            .query_index("gsi1", &keys::user_pk(user_id), Some((skip + limit) as i32), true)
+            .await?
+            .into_iter()
+            .skip(skip)
+            .map(from_item)
+            .collect::<Result<_, _>>()?;
+        let metas: Vec<_> = memberships.iter().map(|m| keys::project(m.project_id)).collect();
+        let mut found = self.batch_get(&metas).await?;
+        let mut out = Vec::with_capacity(memberships.len());
+        for m in memberships {
+            if let Some(item) = found.remove(&keys::project(m.project_id)) {
+                if is_live(&item) {
+                    out.push((from_item(item)?, m.role));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every project (superusers), in creation order.
+    pub async fn list_all_projects(&self, skip: usize, limit: usize) -> Result<Vec<Project>, StoreError> {
+        self.query_index("gsi1", keys::ALL_PROJECTS_GSI1PK, Some((skip + limit) as i32), true)
+            .await?
+            .into_iter()
+            .skip(skip)
+            .filter(is_live)
+            .map(from_item)
+            .collect()
+    }
+
+    /// Up to `limit` of a user's memberships (for "the caller's only project").
+    pub async fn user_project_ids(&self, user_id: Id, limit: i32) -> Result<Vec<Id>, StoreError> {
+        Ok(self
+            .query_index("gsi1", &keys::user_pk(user_id), Some(limit), true)
+            .await?
+            .iter()
+            .filter_map(|i| super::attr_n(i, "project_id"))
+            .map(|v| v as Id)
+            .collect())
+    }
+
+    pub async fn update_project(&self, p: &Project, c: &ProjectChanges, now: &str) -> Result<(), StoreError> {
+        let mut sets = vec!["updated_at = :now".to_string()];
+        let mut up = tx::update(&keys::project(p.id), "")
+            .condition("attribute_exists(pk) AND attribute_not_exists(deleting)")
+            .value(":now", s(now));
+        if let Some(name) = &c.name {
+            sets.push("#name = :name".into());
+            up = up.name("#name", "name").value(":name", s(name));
+        }
+        if let Some(owner) = &c.owner {
+            sets.push("#owner = :owner".into());
+            up = up.name("#owner", "owner").value(":owner", s(owner));
+        }
+        for (field, value) in [
+            ("description", &c.description),
+            ("github_token_enc", &c.github_token_enc),
+        ] {
+            match value {
+                Some(Some(v)) => {
+                    sets.push(format!("{field} = :{field}"));
+                    up = up.value(&format!(":{field}"), s(v));
+                }
+                Some(None) => {
+                    sets.push(format!("{field} = :null"));
+                    up = up.value(":null", AttributeValue::Null(true));
+                }
+                None => {}
+            }
+        }
+        let expr = format!("SET {}", sets.join(", "));
+        let mut items = vec![tx::update_with_expression(up, expr).build(&self.table)];
+        let new_name = c.name.as_deref().unwrap_or(&p.name);
+        let new_owner = c.owner.as_deref().unwrap_or(&p.owner);
+        if new_name != p.name || new_owner != p.owner {
+            let old = keys::project_name_marker(p.created_by, &p.owner, &p.name);
+            let mut marker = keys::project_name_marker(p.created_by, new_owner, new_name).to_item();
+            marker.insert("project_id".into(), n(p.id));
+            items.push(tx::delete(&old, None, &self.table));
+            items.push(tx::put(marker, Some("attribute_not_exists(pk)")).build(&self.table));
+        }
+        self.transact(items).await
+    }
+
+    /// Deletes a project and everything in its partition: first marks it deleting (it reads as
+    /// missing from then on, and a retried DELETE resumes), then removes the partition, then
+    /// the META item and its name marker. A crash half-way leaves a project a retry finishes.
+    pub async fn delete_project(&self, p: &Project) -> Result<(), StoreError> {
+        self.transact(vec![tx::update(&keys::project(p.id), "SET deleting = :t")
+            .condition("attribute_exists(pk)")
+            .value(":t", AttributeValue::Bool(true))
+            .build(&self.table)])
+            .await?;
+        let meta = keys::project(p.id);
+        let keys: Vec<_> = self
+            .partition_keys(&keys::project_pk(p.id))
+            .await?
+            .into_iter()
+            .filter(|k| *k != meta)
+            .collect();
+        self.batch_delete(&keys).await?;
+        self.transact(vec![
+            tx::delete(&meta, None, &self.table),
+            tx::delete(
+                &keys::project_name_marker(p.created_by, &p.owner, &p.name),
+                None,
+                &self.table,
+            ),
+        ])
+        .await
+    }
+
+    pub async fn list_members(&self, pid: Id) -> Result<Vec<Membership>, StoreError> {
+        let mut members: Vec<Membership> = self
+            .query_prefix(&keys::project_pk(pid), keys::MEMBER_PREFIX, None, true)
+            .await?
+            .into_iter()
+            .map(from_item)
+            .collect::<Result<_, _>>()?;
+        members.sort_by(|a, b| a.added_at.cmp(&b.added_at).then(a.user_id.cmp(&b.user_id)));
+        Ok(members)
+    }
+
+    /// Adds a member; condition 0 failing = already a member, 2 = project gone.
+    pub async fn add_member(&self, m: &Membership) -> Result<(), StoreError> {
+        let owners = i64::from(m.role == ProjectRole::Owner);
+        self.transact(vec![
+            tx::put(membership_item(m)?, Some("attribute_not_exists(pk)")).build(&self.table),
+            tx::update(&keys::project_stats(m.project_id), "ADD members :one, owners :o")
+                .value(":one", n(1))
+                .value(":o", n(owners))
+                .build(&self.table),
+            tx::update(&keys::project(m.project_id), "SET updated_at = updated_at")
+                .condition("attribute_exists(pk) AND attribute_not_exists(deleting)")
+                .build(&self.table),
+        ])
+        .await
+    }
+
+    /// Removes a member; an owner only while another owner remains
+    /// (condition `REMOVE_OWNER_GUARD_INDEX` failing = last owner).
+    pub async fn remove_member(&self, m: &Membership) -> Result<(), StoreError> {
+        let stats = keys::project_stats(m.project_id);
+        let guard = if m.role == ProjectRole::Owner {
+            tx::update(&stats, "ADD members :m, owners :m")
+                .condition("owners > :one")
+                .value(":m", n(-1))
+                .value(":one", n(1))
+        } else {
+            tx::update(&stats, "ADD members :m").value(":m", n(-1))
+        };
+        self.transact(vec![
+            tx::delete(
+                &keys::member(m.project_id, m.user_id),
+                Some("attribute_exists(pk)"),
+                &self.table,
+            ),
+            guard.build(&self.table),
+        ])
+        .await
+    }
+}
+
+/// Sort-key helper re-exported for listings that page by id.
+pub fn project_sk(pid: Id) -> String {
+    sk_id(pid)
+}
