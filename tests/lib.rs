@@ -1,1 +1,327 @@
+//! Test harness: provisions the resources of `template.yaml` in moto once per test binary run
+//! (unique prefix, via infra/local/provision.py), builds the real `AppState` and Router per
+//! test, and drives requests through the Router as API Gateway or the dev server would.
+//! Tests share the table but never data: every test makes its own users, projects and client
+//! addresses, so they run in parallel.
 
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::OnceLock;
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use axum::Router;
+use commandcenter::api::{self, AppState};
+use commandcenter::runtime::{AwsClients, Config};
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+/// The environment provision.py produced (table, bucket, key, secret, endpoint).
+pub fn provisioned() -> &'static HashMap<String, String> {
+    static ENV: OnceLock<HashMap<String, String>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let cmd = std::env::var("CC_PROVISION").unwrap_or_else(|_| {
+            format!(
+                "{} {}",
+                root.join(".venv/bin/python").display(),
+                root.join("infra/local/provision.py").display()
+            )
+        });
+        let endpoint = moto_url();
+        let prefix = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+        let mut parts = cmd.split_whitespace();
+        let program = parts.next().expect("CC_PROVISION is a command");
+        let out = std::process::Command::new(program)
+            .args(parts)
+            .args([
+                "provision",
+                "--endpoint",
+                &endpoint,
+                "--prefix",
+                &prefix,
+                "--json",
+            ])
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {cmd}: {e} (run `make venv` first)"));
+        assert!(
+            out.status.success(),
+            "provisioning against {endpoint} failed (is moto running? `make moto`):\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("provision.py --json prints a JSON object")
+    })
+}
+
+pub fn moto_url() -> String {
+    std::env::var("MOTO_URL").unwrap_or_else(|_| "http://127.0.0.1:4566".into())
+}
+
+pub struct TestApp {
+    pub router: Router,
+    pub state: AppState,
+}
+
+impl TestApp {
+    pub async fn new() -> Self {
+        Self::with(|_| {}).await
+    }
+
+    /// An app whose configuration `tweak` adjusts (e.g. a low write limit).
+    pub async fn with(tweak: impl FnOnce(&mut Config)) -> Self {
+        let env = provisioned();
+        let mut config =
+            Config::from_lookup(|k| env.get(k).cloned()).expect("config from provisioned env");
+        config.server_timing = true;
+        tweak(&mut config);
+        let aws = AwsClients::for_endpoint(&env["AWS_ENDPOINT_URL"]).await;
+        let state = AppState::build(config, aws).await.expect("state builds");
+        Self {
+            router: api::app(api::all_routes(), state.clone()),
+            state,
+        }
+    }
+
+    pub fn get(&self, path: &str) -> Req<'_> {
+        self.req(Method::GET, path)
+    }
+    pub fn post(&self, path: &str) -> Req<'_> {
+        self.req(Method::POST, path)
+    }
+    pub fn patch(&self, path: &str) -> Req<'_> {
+        self.req(Method::PATCH, path)
+    }
+    pub fn put(&self, path: &str) -> Req<'_> {
+        self.req(Method::PUT, path)
+    }
+    pub fn delete(&self, path: &str) -> Req<'_> {
+        self.req(Method::DELETE, path)
+    }
+    pub fn req(&self, method: Method, path: &str) -> Req<'_> {
+        Req {
+            app: self,
+            method,
+            path: path.to_string(),
+            headers: Vec::new(),
+            body: None,
+            ip: random_ip(),
+        }
+    }
+
+    /// Registers and logs in a new user.
+    pub async fn user(&self) -> TestUser {
+        let email = format!("user-{}@example.com", uuid::Uuid::new_v4().simple());
+        let password = "correct horse battery staple".to_string();
+        let r = self
+            .post("/api/v1/auth/register")
+            .json(json!({"email": email, "password": password, "full_name": "Test User"}))
+            .send()
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        let id = r.body["id"].as_u64().expect("user id");
+        let tokens = self.login(&email, &password).await;
+        TestUser {
+            id,
+            email,
+            password,
+            access: tokens["access_token"].as_str().unwrap().to_string(),
+            refresh: tokens["refresh_token"].as_str().unwrap().to_string(),
+        }
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Value {
+        let r = self
+            .post("/api/v1/auth/login")
+            .json(json!({"email": email, "password": password}))
+            .send()
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.body
+    }
+
+    /// Creates a project owned by `user`.
+    pub async fn project(&self, user: &TestUser, name: &str) -> Value {
+        let r = self
+            .post("/api/v1/projects")
+            .bearer(&user.access)
+            .json(json!({"name": name, "owner": "acme"}))
+            .send()
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        r.body
+    }
+
+    /// Every item stored under a project's partition.
+    pub async fn partition(&self, project_id: u64) -> Vec<String> {
+        let out = self
+            .state
+            .aws
+            .dynamodb
+            .query()
+            .table_name(&self.state.config.table_name)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(
+                ":pk",
+                aws_sdk_dynamodb::types::AttributeValue::S(format!("PROJECT#{project_id}")),
+            )
+            .send()
+            .await
+            .expect("query");
+        out.items()
+            .iter()
+            .map(|i| i["sk"].as_s().unwrap().clone())
+            .collect()
+    }
+
+    /// Sets attributes of a user directly (superuser, inactive).
+    pub async fn set_user_flag(&self, user_id: u64, attr: &str, value: bool) {
+        self.state
+            .aws
+            .dynamodb
+            .update_item()
+            .table_name(&self.state.config.table_name)
+            .key(
+                "pk",
+                aws_sdk_dynamodb::types::AttributeValue::S(format!("USER#{user_id}")),
+            )
+            .key(
+                "sk",
+                aws_sdk_dynamodb::types::AttributeValue::S("META".into()),
+            )
+            .update_expression("SET #a = :v")
+            .expression_attribute_names("#a", attr)
+            .expression_attribute_values(":v", aws_sdk_dynamodb::types::AttributeValue::Bool(value))
+            .send()
+            .await
+            .expect("update user");
+    }
+}
+
+pub struct TestUser {
+    pub id: u64,
+    pub email: String,
+    pub password: String,
+    pub access: String,
+    pub refresh: String,
+}
+
+pub fn random_ip() -> String {
+    let b: [u8; 3] = rand::random();
+    format!("10.{}.{}.{}", b[0], b[1], b[2].max(1))
+}
+
+pub struct Req<'a> {
+    app: &'a TestApp,
+    method: Method,
+    path: String,
+    headers: Vec<(String, String)>,
+    body: Option<Vec<u8>>,
+    ip: String,
+}
+
+impl Req<'_> {
+    pub fn bearer(self, token: &str) -> Self {
+        self.header("authorization", &format!("Bearer {token}"))
+    }
+    pub fn header(mut self, k: &str, v: &str) -> Self {
+        self.headers.push((k.to_string(), v.to_string()));
+        self
+    }
+    pub fn json(mut self, v: Value) -> Self {
+        self.body = Some(serde_json::to_vec(&v).unwrap());
+        self.header("content-type", "application/json")
+    }
+    pub fn raw(mut self, bytes: impl Into<Vec<u8>>) -> Self {
+        self.body = Some(bytes.into());
+        self
+    }
+    pub fn ip(mut self, ip: &str) -> Self {
+        self.ip = ip.to_string();
+        self
+    }
+
+    pub async fn send(self) -> Resp {
+        let mut b = Request::builder().method(self.method).uri(&self.path);
+        for (k, v) in &self.headers {
+            b = b.header(k, v);
+        }
+        let mut req = b.body(Body::from(self.body.unwrap_or_default())).unwrap();
+        let addr: SocketAddr = format!("{}:40000", self.ip).parse().unwrap();
+        req.extensions_mut().insert(ConnectInfo(addr));
+        let res = self.app.router.clone().oneshot(req).await.unwrap();
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = res.into_body().collect().await.unwrap().to_bytes();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Resp {
+            status,
+            headers,
+            body,
+            text,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts a problem+json response with this status and code; returns the body.
+    #[track_caller]
+    pub fn problem(&self, status: u16, code: &str) -> &Value {
+        assert_eq!(self.status.as_u16(), status, "body: {}", self.text);
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json"),
+            "{}",
+            self.text
+        );
+        assert_eq!(self.body["code"], code, "{}", self.text);
+        assert_eq!(self.body["status"], status);
+        assert_eq!(
+            self.body["type"],
+            format!("urn:commandcenter:problem:{code}")
+        );
+        assert!(self.body["detail"].is_string());
+        assert_eq!(
+            self.body["request_id"].as_str(),
+            self.header("x-request-id"),
+            "problem request_id matches the header"
+        );
+        &self.body
+    }
+
+    /// The AWS call count reported in Server-Timing.
+    pub fn aws_calls(&self) -> u32 {
+        let st = self.header("server-timing").expect("Server-Timing header");
+        let start = st.find("desc=\"").expect("desc") + 6;
+        st[start..]
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .expect("call count")
+    }
+}
+
+/// Waits until a fixed one-minute window has at least 20 s left, so a test that counts within
+/// one window does not straddle two.
+pub async fn fresh_minute_window() {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let left = 60 - now.rem_euclid(60);
+    if left < 20 {
+        tokio::time::sleep(std::time::Duration::from_secs(left as u64 + 1)).await;
+    }
+}

@@ -126,6 +126,15 @@ pub fn pending_rate_charge() -> Option<RateCharge> {
         .filter(|r| r.state == ChargeState::Pending)
 }
 
+/// Records the counter value read before this request's increment.
+pub fn set_rate_prior(prior: u32) {
+    let _ = CTX.try_with(|c| {
+        if let Some(r) = c.rate.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            r.prior = Some(prior);
+        }
+    });
+}
+
 pub fn settle_rate_charge(state: ChargeState) {
     let _ = CTX.try_with(|c| {
         if let Some(r) = c.rate.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {

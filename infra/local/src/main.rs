@@ -22,7 +22,10 @@ async fn main() -> anyhow::Result<()> {
     let listener = match tokio::net::TcpListener::bind(addr).await {
         Ok(l) => l,
         Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
-            eprintln!("port {port} is already in use: stop what uses it or run PORT={} make dev", port + 1);
+            eprintln!(
+                "port {port} is already in use: stop what uses it or run PORT={} make dev",
+                port + 1
+            );
             std::process::exit(1);
         }
         Err(e) => return Err(e.into()),
@@ -30,11 +33,14 @@ async fn main() -> anyhow::Result<()> {
     let state = api::AppState::build(config, AwsClients::from_env().await).await?;
     let app = api::app(api::all_routes(), state);
     tracing::info!("CommandCenter dev server on http://{addr} (docs: http://{addr}/docs)");
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-            tracing::info!("shutting down");
-        })
-        .await?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down");
+    })
+    .await?;
     Ok(())
 }

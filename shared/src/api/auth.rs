@@ -62,7 +62,10 @@ pub fn write_bucket(state: &AppState) -> Bucket {
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         if let Some(c) = parts.extensions.get::<Caller>() {
             return Ok(c.clone());
         }
@@ -71,7 +74,10 @@ impl FromRequestParts<AppState> for Caller {
             .get(header::AUTHORIZATION)
             .ok_or_else(|| ApiError::unauthorized("not_authenticated", "Not authenticated"))?;
         let raw = raw.to_str().map_err(|_| {
-            ApiError::unauthorized("invalid_authorization", "Invalid authentication credentials")
+            ApiError::unauthorized(
+                "invalid_authorization",
+                "Invalid authentication credentials",
+            )
         })?;
         let (scheme, token) = raw.trim().split_once(' ').unwrap_or((raw.trim(), ""));
         let token = token.trim();
@@ -91,7 +97,10 @@ impl FromRequestParts<AppState> for Caller {
                 .pat_lookup(&token_hash(token))
                 .await?
                 .ok_or_else(invalid_token)?;
-            if lookup.expires_at.is_some_and(|e| e <= Timestamp::now().unix()) {
+            if lookup
+                .expires_at
+                .is_some_and(|e| e <= Timestamp::now().unix())
+            {
                 return Err(invalid_token());
             }
             Caller {
@@ -109,7 +118,10 @@ impl FromRequestParts<AppState> for Caller {
                 TokenError::Invalid => invalid_token(),
             })?;
             if claims.token_type != TokenType::Access {
-                return Err(ApiError::unauthorized("invalid_token_type", "Invalid token type"));
+                return Err(ApiError::unauthorized(
+                    "invalid_token_type",
+                    "Invalid token type",
+                ));
             }
             Caller {
                 user_id: claims.user_id().ok_or_else(invalid_token)?,
@@ -140,9 +152,9 @@ impl Caller {
     ) -> ApiResult<(Principal, HashMap<Key, Item>)> {
         let user_key = keys::user(self.user_id);
         let cred_key = self.credential_key();
-        let charge = self
-            .counts_as_write
-            .then(|| write_bucket(state).charge(&self.user_id.to_string(), Timestamp::now().unix()));
+        let charge = self.counts_as_write.then(|| {
+            write_bucket(state).charge(&self.user_id.to_string(), Timestamp::now().unix())
+        });
         let mut wanted = vec![user_key.clone(), cred_key.clone()];
         if let Some(c) = &charge {
             wanted.push(window_key(c));
@@ -178,10 +190,20 @@ impl Caller {
             }
         }
         if !user.is_active {
-            return Err(ApiError::new(StatusCode::FORBIDDEN, "inactive_user", "Inactive user"));
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "inactive_user",
+                "Inactive user",
+            ));
         }
         if let Some(mut c) = charge {
-            c.prior = Some(found.remove(&window_key(&c)).as_ref().map(count_of).unwrap_or(0));
+            c.prior = Some(
+                found
+                    .remove(&window_key(&c))
+                    .as_ref()
+                    .map(count_of)
+                    .unwrap_or(0),
+            );
             context::set_rate_charge(c);
         }
         Ok((
@@ -205,7 +227,10 @@ pub struct Auth(pub Principal);
 impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let caller = Caller::from_request_parts(parts, state).await?;
         Ok(Auth(caller.load(state).await?))
     }

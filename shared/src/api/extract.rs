@@ -27,7 +27,12 @@ impl JsonObject {
 }
 
 fn is_json(content_type: &str) -> bool {
-    let mime = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let mime = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
 }
 
@@ -54,10 +59,16 @@ pub async fn read_body(req: Request) -> ApiResult<Bytes> {
     let limited = http_body_util::Limited::new(req.into_body(), MAX_BODY_BYTES);
     match http_body_util::BodyExt::collect(limited).await {
         Ok(c) => Ok(c.to_bytes()),
-        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
             Err(payload_too_large())
         }
-        Err(e) => Err(ApiError::bad_request("invalid_body", format!("Could not read body: {e}"))),
+        Err(e) => Err(ApiError::bad_request(
+            "invalid_body",
+            format!("Could not read body: {e}"),
+        )),
     }
 }
 
@@ -70,11 +81,13 @@ pub fn parse_object(bytes: &[u8]) -> ApiResult<Map<String, Value>> {
             "model_attributes_type",
             "Input should be a valid dictionary or object to extract fields from",
         )),
-        Err(e) => Err(ApiError::validation(vec![crate::domain::validate::FieldError {
-            loc: vec![Value::from("body"), Value::from(e.column())],
-            msg: format!("JSON decode error: {e}"),
-            kind: "json_invalid".into(),
-        }])),
+        Err(e) => Err(ApiError::validation(vec![
+            crate::domain::validate::FieldError {
+                loc: vec![Value::from("body"), Value::from(e.column())],
+                msg: format!("JSON decode error: {e}"),
+                kind: "json_invalid".into(),
+            },
+        ])),
     }
 }
 
@@ -218,8 +231,14 @@ mod tests {
     #[test]
     fn path_ids() {
         assert_eq!(path_id("42", "id").unwrap(), 42);
-        assert_eq!(path_id("0", "id").unwrap_err().errors[0].kind, "greater_than_equal");
-        assert_eq!(path_id("abc", "id").unwrap_err().errors[0].kind, "int_parsing");
+        assert_eq!(
+            path_id("0", "id").unwrap_err().errors[0].kind,
+            "greater_than_equal"
+        );
+        assert_eq!(
+            path_id("abc", "id").unwrap_err().errors[0].kind,
+            "int_parsing"
+        );
         assert_eq!(path_id("9007199254740992", "id").unwrap_err().status, 422);
     }
 

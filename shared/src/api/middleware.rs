@@ -40,7 +40,8 @@ pub struct ClientIp(pub String);
 
 fn client_ip(req: &Request) -> String {
     if let Some(lambda_http::request::RequestContext::ApiGatewayV2(ctx)) =
-        req.extensions().get::<lambda_http::request::RequestContext>()
+        req.extensions()
+            .get::<lambda_http::request::RequestContext>()
     {
         if let Some(ip) = &ctx.http.source_ip {
             return ip.clone();
@@ -55,7 +56,8 @@ fn client_ip(req: &Request) -> String {
 fn valid_request_id(v: &str) -> bool {
     !v.is_empty()
         && v.len() <= 128
-        && v.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 /// Strips one trailing slash (not from `/`) so both forms reach the same route.
@@ -115,7 +117,9 @@ pub async fn edge(State(state): State<AppState>, mut req: Request, next: Next) -
     let path = req.uri().path().to_string();
     let is_preflight = method == Method::OPTIONS
         && origin.is_some()
-        && req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+        && req
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
 
     let run_ctx = ctx.clone();
     let config = state.config.clone();
@@ -134,13 +138,21 @@ pub async fn edge(State(state): State<AppState>, mut req: Request, next: Next) -
     set(headers, "x-content-type-options", "nosniff");
     set(headers, "x-frame-options", "DENY");
     set(headers, "x-xss-protection", "1; mode=block");
-    set(headers, "strict-transport-security", "max-age=31536000; includeSubDomains");
+    set(
+        headers,
+        "strict-transport-security",
+        "max-age=31536000; includeSubDomains",
+    );
     set(
         headers,
         "content-security-policy",
         if path == "/docs" { CSP_CDN } else { CSP },
     );
-    set(headers, "referrer-policy", "strict-origin-when-cross-origin");
+    set(
+        headers,
+        "referrer-policy",
+        "strict-origin-when-cross-origin",
+    );
     set(
         headers,
         "permissions-policy",
@@ -198,7 +210,11 @@ fn preflight(req: &Request, origin_allowed: bool, origin: &str) -> Response {
         .headers()
         .get(header::ACCESS_CONTROL_REQUEST_METHOD)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|m| ALLOWED_METHODS.split(", ").any(|a| a.eq_ignore_ascii_case(m.trim())));
+        .is_some_and(|m| {
+            ALLOWED_METHODS
+                .split(", ")
+                .any(|a| a.eq_ignore_ascii_case(m.trim()))
+        });
     let requested: Vec<String> = req
         .headers()
         .get_all(header::ACCESS_CONTROL_REQUEST_HEADERS)
@@ -220,8 +236,11 @@ fn preflight(req: &Request, origin_allowed: bool, origin: &str) -> Response {
             .into_response();
     }
     if let Some(h) = rejected_header {
-        return ApiError::bad_request("cors_rejected", format!("Request header '{h}' is not allowed"))
-            .into_response();
+        return ApiError::bad_request(
+            "cors_rejected",
+            format!("Request header '{h}' is not allowed"),
+        )
+        .into_response();
     }
     let mut res = StatusCode::NO_CONTENT.into_response();
     let h = res.headers_mut();
@@ -312,7 +331,10 @@ fn too_many(charge: &RateCharge) -> Response {
     let mut res = ApiError::new(
         StatusCode::TOO_MANY_REQUESTS,
         "rate_limited",
-        format!("Rate limit exceeded: {} per 1 {}", charge.limit, charge.unit),
+        format!(
+            "Rate limit exceeded: {} per 1 {}",
+            charge.limit, charge.unit
+        ),
     )
     .with_header(header::RETRY_AFTER, reset.to_string())
     .into_response();

@@ -7,6 +7,7 @@ pub mod error;
 pub mod extract;
 pub mod middleware;
 pub mod openapi;
+pub mod ratelimit;
 pub mod routes;
 pub mod scope;
 
@@ -37,7 +38,9 @@ impl AppState {
     pub async fn build(config: Config, aws: AwsClients) -> anyhow::Result<Self> {
         let secret = match &config.jwt_key {
             JwtKeySource::Inline(s) => s.clone(),
-            JwtKeySource::SecretArn(arn) => crate::secrets::load_secret_string(&aws.secrets, arn).await?,
+            JwtKeySource::SecretArn(arn) => {
+                crate::secrets::load_secret_string(&aws.secrets, arn).await?
+            }
         };
         Ok(Self {
             store: Store::new(aws.dynamodb.clone(), config.table_name.clone()),
@@ -51,7 +54,10 @@ impl AppState {
 
 /// The route groups: binary name → its routes. Adding a group = a module in `routes`, a line
 /// here, a crate in `functions/`, its events in `template.yaml`.
-pub const GROUPS: &[(&str, fn() -> OpenApiRouter<AppState>)] = &[
+/// Builds the routes of one group.
+pub type GroupRoutes = fn() -> OpenApiRouter<AppState>;
+
+pub const GROUPS: &[(&str, GroupRoutes)] = &[
     ("api-meta", routes::meta::routes),
     ("api-auth", routes::auth::routes),
     ("api-projects", routes::projects::routes),
@@ -80,5 +86,8 @@ pub fn app(routes: OpenApiRouter<AppState>, state: AppState) -> Router {
     // only service is the real one.
     Router::new()
         .fallback_service(inner)
-        .layer(axum::middleware::from_fn_with_state(state, middleware::edge))
+        .layer(axum::middleware::from_fn_with_state(
+            state,
+            middleware::edge,
+        ))
 }

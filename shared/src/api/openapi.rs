@@ -43,12 +43,23 @@ pub fn spec() -> &'static OpenApi {
         let components = api.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(Http::builder().scheme(HttpAuthScheme::Bearer).bearer_format("JWT or cc_pat_ token").build()),
+            SecurityScheme::Http(
+                Http::builder()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT or cc_pat_ token")
+                    .build(),
+            ),
         );
         let mut schemas = Vec::new();
         <Problem as utoipa::ToSchema>::schemas(&mut schemas);
-        components.schemas.insert("Problem".into(), <Problem as utoipa::PartialSchema>::schema());
-        components.schemas.insert("ProblemField".into(), <ProblemField as utoipa::PartialSchema>::schema());
+        components.schemas.insert(
+            "Problem".into(),
+            <Problem as utoipa::PartialSchema>::schema(),
+        );
+        components.schemas.insert(
+            "ProblemField".into(),
+            <ProblemField as utoipa::PartialSchema>::schema(),
+        );
         for (name, schema) in schemas {
             components.schemas.insert(name, schema);
         }

@@ -18,7 +18,6 @@ use crate::context;
 use crate::domain::project::{access, Access, Project, ProjectCounters, ProjectRole};
 use crate::domain::Id;
 use crate::store::projects::{counters_of, is_live};
-use crate::store::users::parse;
 use crate::store::{keys, Item, Key};
 
 pub const PROJECT_HEADER: &str = "x-project-id";
@@ -44,7 +43,10 @@ impl ProjectAccess {
         if self.access.is_owner() {
             Ok(())
         } else {
-            Err(ApiError::forbidden("insufficient_role", "Owner role required"))
+            Err(ApiError::forbidden(
+                "insufficient_role",
+                "Owner role required",
+            ))
         }
     }
 }
@@ -73,7 +75,12 @@ impl Caller {
             Some(item) => crate::store::from_item::<Project>(item)?,
             None => return Ok(Err(Denied::Missing)),
         };
-        let role: Option<ProjectRole> = parse::<crate::domain::project::Membership>(&mut found, &member)?
+        // Read, not taken: a route may have asked for this same membership (removing oneself).
+        let role: Option<ProjectRole> = found
+            .get(&member)
+            .cloned()
+            .map(crate::store::from_item::<crate::domain::project::Membership>)
+            .transpose()?
             .map(|m| m.role);
         let Some(access) = access(role, principal.user.is_superuser) else {
             return Ok(Err(Denied::NotMember));
@@ -90,14 +97,24 @@ impl Caller {
     }
 
     /// Item semantics: a project the caller cannot see is its 404.
-    pub async fn project_item(&self, state: &AppState, pid: Id, extra: &[Key]) -> ApiResult<ProjectAccess> {
+    pub async fn project_item(
+        &self,
+        state: &AppState,
+        pid: Id,
+        extra: &[Key],
+    ) -> ApiResult<ProjectAccess> {
         self.reach(state, pid, extra)
             .await?
             .map_err(|_| ApiError::project_not_found(pid))
     }
 
     /// Collection semantics for a project named by header, query or body: 403 not_a_member.
-    pub async fn project_collection(&self, state: &AppState, pid: Id, extra: &[Key]) -> ApiResult<ProjectAccess> {
+    pub async fn project_collection(
+        &self,
+        state: &AppState,
+        pid: Id,
+        extra: &[Key],
+    ) -> ApiResult<ProjectAccess> {
         self.reach(state, pid, extra).await?.map_err(|_| {
             ApiError::forbidden("not_a_member", format!("Not a member of project {pid}"))
         })
@@ -176,17 +193,29 @@ pub struct ProjectScope {
 impl FromRequestParts<AppState> for ProjectScope {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let caller = Caller::from_request_parts(parts, state).await?;
         let (header, query) = hints(parts)?;
-        Ok(Self { caller, header, query })
+        Ok(Self {
+            caller,
+            header,
+            query,
+        })
     }
 }
 
 impl ProjectScope {
     /// Resolves the project and checks membership (one read; two when the caller's only
     /// project has to be found).
-    pub async fn resolve(&self, state: &AppState, body: Option<Id>, extra: &[Key]) -> ApiResult<ProjectAccess> {
+    pub async fn resolve(
+        &self,
+        state: &AppState,
+        body: Option<Id>,
+        extra: &[Key],
+    ) -> ApiResult<ProjectAccess> {
         let pid = match first_named(&[self.header, self.query, body])? {
             Some(pid) => pid,
             None => {
@@ -213,11 +242,20 @@ pub struct ProjectPath(pub ProjectAccess);
 impl FromRequestParts<AppState> for ProjectPath {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let caller = Caller::from_request_parts(parts, state).await?;
         let params = RawPathParams::from_request_parts(parts, state)
             .await
-            .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "An unexpected error occurred"))?;
+            .map_err(|_| {
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal_error",
+                    "An unexpected error occurred",
+                )
+            })?;
         let raw = params
             .iter()
             .find(|(k, _)| *k == "project_id")

@@ -191,7 +191,10 @@ mod tests {
 
         let mut wrong_aud = c.clone();
         wrong_aud.aud = "someone-else".into();
-        assert_eq!(keys.verify(&keys.sign(&wrong_aud)), Err(TokenError::Invalid));
+        assert_eq!(
+            keys.verify(&keys.sign(&wrong_aud)),
+            Err(TokenError::Invalid)
+        );
     }
 
     #[test]
@@ -203,7 +206,10 @@ mod tests {
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
         let header = b64.encode(br#"{"alg":"none","typ":"JWT"}"#);
         let body = b64.encode(serde_json::to_vec(&c).unwrap());
-        assert_eq!(keys.verify(&format!("{header}.{body}.")), Err(TokenError::Invalid));
+        assert_eq!(
+            keys.verify(&format!("{header}.{body}.")),
+            Err(TokenError::Invalid)
+        );
         let hs512 = jsonwebtoken::encode(
             &Header::new(Algorithm::HS512),
             &c,

@@ -55,8 +55,10 @@ pub struct ProjectCounters {
 pub fn is_valid_github_token(token: &str) -> bool {
     use std::sync::LazyLock;
     static RE: LazyLock<regex::Regex> = LazyLock::new(|| {
-        regex::Regex::new(r"^(?:(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})$")
-            .expect("valid regex")
+        regex::Regex::new(
+            r"^(?:(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})$",
+        )
+        .expect("valid regex")
     });
     RE.is_match(token)
 }
@@ -71,7 +73,10 @@ pub enum Access {
 
 impl Access {
     pub fn is_owner(self) -> bool {
-        matches!(self, Access::Role(ProjectRole::Owner) | Access::SuperuserGuest)
+        matches!(
+            self,
+            Access::Role(ProjectRole::Owner) | Access::SuperuserGuest
+        )
     }
     /// The role shown on the Project (null for a superuser who is not a member).
     pub fn shown_role(self) -> Option<ProjectRole> {
@@ -98,7 +103,10 @@ mod tests {
     #[test]
     fn github_token_formats() {
         assert!(is_valid_github_token(&format!("ghp_{}", "a".repeat(36))));
-        assert!(is_valid_github_token(&format!("github_pat_{}", "A_1".repeat(8))));
+        assert!(is_valid_github_token(&format!(
+            "github_pat_{}",
+            "A_1".repeat(8)
+        )));
         assert!(!is_valid_github_token(&format!("ghx_{}", "a".repeat(36))));
         assert!(!is_valid_github_token("ghp_short"));
     }

@@ -18,7 +18,10 @@ impl Timestamp {
     pub fn now() -> Self {
         let now = OffsetDateTime::now_utc();
         // Keep millisecond precision so what is stored equals what is returned.
-        Self(now.replace_nanosecond(now.nanosecond() / 1_000_000 * 1_000_000).unwrap_or(now))
+        Self(
+            now.replace_nanosecond(now.nanosecond() / 1_000_000 * 1_000_000)
+                .unwrap_or(now),
+        )
     }
 
     pub fn from_unix(secs: i64) -> Self {
@@ -45,7 +48,9 @@ impl Timestamp {
         if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
             return Some(Self(t.to_offset(UtcOffset::UTC)));
         }
-        PrimitiveDateTime::parse(s, NAIVE).ok().map(|p| Self(p.assume_utc()))
+        PrimitiveDateTime::parse(s, NAIVE)
+            .ok()
+            .map(|p| Self(p.assume_utc()))
     }
 }
 

@@ -17,7 +17,10 @@ pub struct FieldError {
 impl FieldError {
     pub fn new(loc: &[&str], kind: &str, msg: impl Into<String>) -> Self {
         Self {
-            loc: loc.iter().map(|s| Value::String((*s).to_string())).collect(),
+            loc: loc
+                .iter()
+                .map(|s| Value::String((*s).to_string()))
+                .collect(),
             msg: msg.into(),
             kind: kind.to_string(),
         }
@@ -393,7 +396,12 @@ mod tests {
         let kinds: Vec<_> = errs.iter().map(|e| e.kind.as_str()).collect();
         assert_eq!(
             kinds,
-            ["string_too_short", "missing", "int_type", "greater_than_equal"]
+            [
+                "string_too_short",
+                "missing",
+                "int_parsing",
+                "greater_than_equal"
+            ]
         );
         assert_eq!(errs[0].loc, vec![json!("body"), json!("name")]);
         assert_eq!(errs[0].msg, "String should have at least 1 character");
@@ -422,7 +430,13 @@ mod tests {
 
     #[test]
     fn enum_messages_read_naturally() {
-        assert_eq!(enum_message(&["owner", "member"]), "Input should be 'owner' or 'member'");
-        assert_eq!(enum_message(&["a", "b", "c"]), "Input should be 'a', 'b' or 'c'");
+        assert_eq!(
+            enum_message(&["owner", "member"]),
+            "Input should be 'owner' or 'member'"
+        );
+        assert_eq!(
+            enum_message(&["a", "b", "c"]),
+            "Input should be 'a', 'b' or 'c'"
+        );
     }
 }

@@ -38,7 +38,8 @@ impl Intercept for CallMeter {
         _context: &BeforeSerializationInterceptorContextRef<'_>,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        cfg.interceptor_state().store_put(CallStarted(Instant::now()));
+        cfg.interceptor_state()
+            .store_put(CallStarted(Instant::now()));
         Ok(())
     }
 
@@ -80,10 +81,30 @@ impl AwsClients {
         Self::from_shared(&shared)
     }
 
+    /// Clients for an emulator endpoint (moto) with dummy credentials, without touching the
+    /// process environment (tests).
+    pub async fn for_endpoint(endpoint: &str) -> Self {
+        let shared = aws_config::defaults(BehaviorVersion::latest())
+            .endpoint_url(endpoint)
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                "test", "test", None, None, "static",
+            ))
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(3))
+                    .operation_timeout(Duration::from_secs(30))
+                    .build(),
+            )
+            .load()
+            .await;
+        Self::from_shared(&shared)
+    }
+
     pub fn from_shared(shared: &aws_types::SdkConfig) -> Self {
         let s3_config = aws_sdk_s3::config::Builder::from(shared)
-            // moto serves buckets path-style; harmless on AWS for our bucket names.
-            .force_path_style(std::env::var("AWS_ENDPOINT_URL").is_ok())
+            // An emulator (moto) serves buckets path-style.
+            .force_path_style(shared.endpoint_url().is_some())
             .interceptor(CallMeter)
             .build();
         Self {

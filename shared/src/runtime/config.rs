@@ -37,21 +37,6 @@ pub struct Config {
 
 pub const DEFAULT_CORS_ORIGINS: [&str; 2] = ["http://localhost:3000", "http://localhost:5173"];
 
-fn required(name: &'static str) -> Result<String, ConfigError> {
-    env::var(name)
-        .ok()
-        .filter(|v| !v.trim().is_empty())
-        .ok_or(ConfigError::Missing(name))
-}
-
-fn optional(name: &str) -> Option<String> {
-    env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
-
-fn flag(name: &str) -> bool {
-    optional(name).is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"))
-}
-
 /// CORS_ORIGINS as a JSON array or a comma-separated list.
 pub fn parse_origins(raw: &str) -> Result<Vec<String>, String> {
     let raw = raw.trim();
@@ -69,16 +54,33 @@ pub fn parse_origins(raw: &str) -> Result<Vec<String>, String> {
 
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| env::var(name).ok())
+    }
+
+    /// Reads the configuration through `lookup` (the environment, or a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let optional = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let required = |name: &'static str| optional(name).ok_or(ConfigError::Missing(name));
+        let flag = |name: &str| {
+            optional(name).is_some_and(|v| {
+                matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on")
+            })
+        };
         let jwt_key = match (optional("JWT_SECRET_ARN"), optional("JWT_SECRET")) {
             (Some(arn), _) => JwtKeySource::SecretArn(arn),
             (None, Some(secret)) if secret.len() >= 32 => JwtKeySource::Inline(secret),
             (None, Some(_)) => {
-                return Err(ConfigError::Invalid("JWT_SECRET", "must be at least 32 characters".into()))
+                return Err(ConfigError::Invalid(
+                    "JWT_SECRET",
+                    "must be at least 32 characters".into(),
+                ))
             }
             (None, None) => return Err(ConfigError::Missing("JWT_SECRET_ARN")),
         };
         let cors_origins = match optional("CORS_ORIGINS") {
-            Some(raw) => parse_origins(&raw).map_err(|e| ConfigError::Invalid("CORS_ORIGINS", e))?,
+            Some(raw) => {
+                parse_origins(&raw).map_err(|e| ConfigError::Invalid("CORS_ORIGINS", e))?
+            }
             None => DEFAULT_CORS_ORIGINS.iter().map(|s| s.to_string()).collect(),
         };
         let rate_limit_per_minute = match optional("RATE_LIMIT_PER_MINUTE") {
@@ -86,7 +88,7 @@ impl Config {
                 .parse::<u32>()
                 .ok()
                 .filter(|n| *n > 0)
-                .ok_or_else(|| ConfigError::Invalid("RATE_LIMIT_PER_MINUTE", v))?,
+                .ok_or(ConfigError::Invalid("RATE_LIMIT_PER_MINUTE", v))?,
             None => 600,
         };
         Ok(Self {
@@ -107,6 +109,26 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missing_variable_is_named() {
+        let err =
+            Config::from_lookup(|n| (n == "TABLE_NAME").then(|| "t".to_string())).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "missing required environment variable JWT_SECRET_ARN"
+        );
+        let err = Config::from_lookup(|n| match n {
+            "JWT_SECRET" => Some("x".repeat(40)),
+            "TABLE_NAME" => Some("t".into()),
+            _ => None,
+        })
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "missing required environment variable BUCKET_NAME"
+        );
+    }
 
     #[test]
     fn origins_accept_json_or_commas() {

@@ -42,7 +42,9 @@ impl Sealer {
             .encryption_context("project_id", project_id.to_string())
             .send()
             .await
-            .map_err(|e| SecretsError::Kms(aws_sdk_kms::error::DisplayErrorContext(e).to_string()))?;
+            .map_err(|e| {
+                SecretsError::Kms(aws_sdk_kms::error::DisplayErrorContext(e).to_string())
+            })?;
         let blob = out
             .ciphertext_blob
             .ok_or_else(|| SecretsError::Kms("no ciphertext".into()))?;
@@ -60,7 +62,9 @@ impl Sealer {
             .encryption_context("project_id", project_id.to_string())
             .send()
             .await
-            .map_err(|e| SecretsError::Kms(aws_sdk_kms::error::DisplayErrorContext(e).to_string()))?;
+            .map_err(|e| {
+                SecretsError::Kms(aws_sdk_kms::error::DisplayErrorContext(e).to_string())
+            })?;
         let plain = out
             .plaintext
             .ok_or_else(|| SecretsError::Kms("no plaintext".into()))?;

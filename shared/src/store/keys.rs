@@ -80,7 +80,10 @@ pub fn member_gsi1(pid: Id, uid: Id) -> (String, String) {
 /// gsi1 of a project META item: lists every project (superusers only).
 pub const ALL_PROJECTS_GSI1PK: &str = "PROJECTS";
 pub fn all_projects_gsi1(pid: Id) -> (String, String) {
-    (ALL_PROJECTS_GSI1PK.into(), format!("PROJECT#{}", sk_id(pid)))
+    (
+        ALL_PROJECTS_GSI1PK.into(),
+        format!("PROJECT#{}", sk_id(pid)),
+    )
 }
 /// A project's (owner, name) is unique among its creator's projects.
 pub fn project_name_marker(creator: Id, owner: &str, name: &str) -> Key {

@@ -242,7 +242,12 @@ impl Store {
                     .send()
                     .await
                     .map_err(classify)?;
-                for item in out.responses.unwrap_or_default().remove(&self.table).unwrap_or_default() {
+                for item in out
+                    .responses
+                    .unwrap_or_default()
+                    .remove(&self.table)
+                    .unwrap_or_default()
+                {
                     if let Some(k) = Key::of_item(&item) {
                         found.insert(k, item);
                     }
@@ -349,7 +354,12 @@ impl Store {
                 .send()
                 .await
                 .map_err(classify)?;
-            keys.extend(out.items.unwrap_or_default().iter().filter_map(Key::of_item));
+            keys.extend(
+                out.items
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(Key::of_item),
+            );
             start = out.last_evaluated_key;
             if start.is_none() {
                 return Ok(keys);
@@ -454,7 +464,9 @@ impl Store {
                 return Err(StoreError::Unavailable("transaction conflict".into()));
             }
             if !codes.is_empty() {
-                return Err(StoreError::Unavailable(format!("transaction cancelled: {codes:?}")));
+                return Err(StoreError::Unavailable(format!(
+                    "transaction cancelled: {codes:?}"
+                )));
             }
             return Err(classify(err));
         }
@@ -480,7 +492,9 @@ pub fn attr_s(item: &Item, k: &str) -> Option<String> {
     item.get(k).and_then(|v| v.as_s().ok()).cloned()
 }
 pub fn attr_n(item: &Item, k: &str) -> Option<i64> {
-    item.get(k).and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok())
+    item.get(k)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|n| n.parse().ok())
 }
 pub fn attr_bool(item: &Item, k: &str) -> Option<bool> {
     item.get(k).and_then(|v| v.as_bool().ok()).copied()

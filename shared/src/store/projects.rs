@@ -73,13 +73,21 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<(Project, ProjectRole)>, StoreError> {
         let memberships: Vec<Membership> = self
-            .query_index("gsi1", &keys::user_pk(user_id), Some((skip + limit) as i32), true)
+            .query_index(
+                "gsi1",
+                &keys::user_pk(user_id),
+                Some((skip + limit) as i32),
+                true,
+            )
             .await?
             .into_iter()
             .skip(skip)
             .map(from_item)
             .collect::<Result<_, _>>()?;
-        let metas: Vec<_> = memberships.iter().map(|m| keys::project(m.project_id)).collect();
+        let metas: Vec<_> = memberships
+            .iter()
+            .map(|m| keys::project(m.project_id))
+            .collect();
         let mut found = self.batch_get(&metas).await?;
         let mut out = Vec::with_capacity(memberships.len());
         for m in memberships {
@@ -93,14 +101,23 @@ impl Store {
     }
 
     /// Every project (superusers), in creation order.
-    pub async fn list_all_projects(&self, skip: usize, limit: usize) -> Result<Vec<Project>, StoreError> {
-        self.query_index("gsi1", keys::ALL_PROJECTS_GSI1PK, Some((skip + limit) as i32), true)
-            .await?
-            .into_iter()
-            .skip(skip)
-            .filter(is_live)
-            .map(from_item)
-            .collect()
+    pub async fn list_all_projects(
+        &self,
+        skip: usize,
+        limit: usize,
+    ) -> Result<Vec<Project>, StoreError> {
+        self.query_index(
+            "gsi1",
+            keys::ALL_PROJECTS_GSI1PK,
+            Some((skip + limit) as i32),
+            true,
+        )
+        .await?
+        .into_iter()
+        .skip(skip)
+        .filter(is_live)
+        .map(from_item)
+        .collect()
     }
 
     /// Up to `limit` of a user's memberships (for "the caller's only project").
@@ -114,7 +131,12 @@ impl Store {
             .collect())
     }
 
-    pub async fn update_project(&self, p: &Project, c: &ProjectChanges, now: &str) -> Result<(), StoreError> {
+    pub async fn update_project(
+        &self,
+        p: &Project,
+        c: &ProjectChanges,
+        now: &str,
+    ) -> Result<(), StoreError> {
         let mut sets = vec!["updated_at = :now".to_string()];
         let mut up = tx::update(&keys::project(p.id), "")
             .condition("attribute_exists(pk) AND attribute_not_exists(deleting)")
@@ -201,10 +223,13 @@ impl Store {
         let owners = i64::from(m.role == ProjectRole::Owner);
         self.transact(vec![
             tx::put(membership_item(m)?, Some("attribute_not_exists(pk)")).build(&self.table),
-            tx::update(&keys::project_stats(m.project_id), "ADD members :one, owners :o")
-                .value(":one", n(1))
-                .value(":o", n(owners))
-                .build(&self.table),
+            tx::update(
+                &keys::project_stats(m.project_id),
+                "ADD members :one, owners :o",
+            )
+            .value(":one", n(1))
+            .value(":o", n(owners))
+            .build(&self.table),
             tx::update(&keys::project(m.project_id), "SET updated_at = updated_at")
                 .condition("attribute_exists(pk) AND attribute_not_exists(deleting)")
                 .build(&self.table),

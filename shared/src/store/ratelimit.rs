@@ -37,7 +37,11 @@ impl Bucket {
         RateCharge {
             pk: keys::rate_window(self.name, subject, start),
             limit: self.limit,
-            unit: if self.window_secs >= 3600 { "hour" } else { "minute" },
+            unit: if self.window_secs >= 3600 {
+                "hour"
+            } else {
+                "minute"
+            },
             reset_at: start + self.window_secs,
             prior: None,
             state: ChargeState::Pending,
@@ -95,7 +99,11 @@ impl Store {
             .send()
             .await;
         match out {
-            Ok(o) => Ok(o.attributes.as_ref().map(super::ratelimit::count_of).unwrap_or(1)),
+            Ok(o) => Ok(o
+                .attributes
+                .as_ref()
+                .map(super::ratelimit::count_of)
+                .unwrap_or(1)),
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|s| s.is_conditional_check_failed_exception()) =>

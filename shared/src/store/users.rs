@@ -20,8 +20,11 @@ impl Store {
         let mut marker = keys::email_marker(&user.email).to_item();
         marker.insert("user_id".into(), super::n(user.id));
         self.transact(vec![
-            tx::put(to_item(user, &keys::user(user.id))?, Some("attribute_not_exists(pk)"))
-                .build(&self.table),
+            tx::put(
+                to_item(user, &keys::user(user.id))?,
+                Some("attribute_not_exists(pk)"),
+            )
+            .build(&self.table),
             tx::put(marker, Some("attribute_not_exists(pk)")).build(&self.table),
         ])
         .await
@@ -68,14 +71,17 @@ impl Store {
         .value(":f", aws_sdk_dynamodb::types::AttributeValue::Bool(false))
         .value(":exp", super::n(exp))
         .build(&self.table)])
-        .await
+            .await
     }
 
     pub async fn revoke_family(&self, user_id: Id, family: &str) -> Result<(), StoreError> {
-        self.transact(vec![tx::update(&keys::family(user_id, family), "SET revoked = :t")
-            .condition("attribute_exists(pk)")
-            .value(":t", aws_sdk_dynamodb::types::AttributeValue::Bool(true))
-            .build(&self.table)])
+        self.transact(vec![tx::update(
+            &keys::family(user_id, family),
+            "SET revoked = :t",
+        )
+        .condition("attribute_exists(pk)")
+        .value(":t", aws_sdk_dynamodb::types::AttributeValue::Bool(true))
+        .build(&self.table)])
             .await
     }
 
@@ -89,8 +95,11 @@ impl Store {
             lookup.insert("expires_at".into(), super::n(exp.unix() + 86_400));
         }
         self.transact(vec![
-            tx::put(to_item(pat, &keys::pat(pat.user_id, pat.id))?, Some("attribute_not_exists(pk)"))
-                .build(&self.table),
+            tx::put(
+                to_item(pat, &keys::pat(pat.user_id, pat.id))?,
+                Some("attribute_not_exists(pk)"),
+            )
+            .build(&self.table),
             tx::put(lookup, Some("attribute_not_exists(pk)")).build(&self.table),
         ])
         .await
@@ -105,14 +114,25 @@ impl Store {
             .collect()
     }
 
-    pub async fn get_pat(&self, user_id: Id, token_id: Id) -> Result<Option<PersonalAccessToken>, StoreError> {
-        self.get(&keys::pat(user_id, token_id)).await?.map(from_item).transpose()
+    pub async fn get_pat(
+        &self,
+        user_id: Id,
+        token_id: Id,
+    ) -> Result<Option<PersonalAccessToken>, StoreError> {
+        self.get(&keys::pat(user_id, token_id))
+            .await?
+            .map(from_item)
+            .transpose()
     }
 
     /// Revokes at once: the token record and its lookup go in one transaction.
     pub async fn revoke_pat(&self, pat: &PersonalAccessToken) -> Result<(), StoreError> {
         self.transact(vec![
-            tx::delete(&keys::pat(pat.user_id, pat.id), Some("attribute_exists(pk)"), &self.table),
+            tx::delete(
+                &keys::pat(pat.user_id, pat.id),
+                Some("attribute_exists(pk)"),
+                &self.table,
+            ),
             tx::delete(&keys::pat_lookup(&pat.token_hash), None, &self.table),
         ])
         .await

@@ -3,7 +3,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::{Extension, Json};
+use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
@@ -13,25 +13,39 @@ use utoipa_axum::routes;
 use crate::api::auth::{Auth, Caller, Credential};
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::extract::{path_id, JsonObject};
-use crate::api::middleware::ClientIp;
 use crate::api::openapi::Problem;
+use crate::api::ratelimit::{ip_limited, note_prior, window_key as ratelimit_window};
 use crate::api::AppState;
-use crate::context::{self, ChargeState};
+use crate::context;
 use crate::domain::auth::{
     self as creds, generate_pat, token_hash, token_prefix, Claims, TokenType, ACCESS_TTL_SECS,
 };
-use crate::domain::user::{is_valid_email, normalize_email, PersonalAccessToken, TokenFamily, User};
+use crate::domain::user::{
+    is_valid_email, normalize_email, PersonalAccessToken, TokenFamily, User,
+};
 use crate::domain::validate::Patch;
 use crate::domain::{new_id, Id, Timestamp};
-use crate::store::ratelimit::{self, count_of, window_key, Bucket};
+use crate::store::ratelimit;
 use crate::store::users::{parse, REGISTER_EMAIL_INDEX};
-use crate::store::{attr_n, keys, Item, Key, StoreError};
+use crate::store::{attr_n, keys, StoreError};
 
 pub fn routes() -> OpenApiRouter<AppState> {
+    let limited = |r: OpenApiRouter<AppState>, bucket| {
+        r.route_layer(axum::middleware::from_fn(ip_limited(bucket)))
+    };
     OpenApiRouter::new()
-        .routes(routes!(register))
-        .routes(routes!(login))
-        .routes(routes!(refresh))
+        .merge(limited(
+            OpenApiRouter::new().routes(routes!(register)),
+            ratelimit::REGISTER,
+        ))
+        .merge(limited(
+            OpenApiRouter::new().routes(routes!(login)),
+            ratelimit::LOGIN,
+        ))
+        .merge(limited(
+            OpenApiRouter::new().routes(routes!(refresh)),
+            ratelimit::REFRESH,
+        ))
         .routes(routes!(me))
         .routes(routes!(logout))
         .routes(routes!(create_token, list_tokens))
@@ -148,23 +162,10 @@ pub struct Message {
     message: String,
 }
 
-/// Registers the client-IP charge of an auth endpoint, with the count read alongside;
-/// a full window is answered with 429 before any work.
-fn ip_charge(bucket: Bucket, ip: &str, window: Option<&Item>) -> ApiResult<()> {
-    let mut charge = bucket.charge(ip, Timestamp::now().unix());
-    let prior = window.map(count_of).unwrap_or(0);
-    charge.prior = Some(prior);
-    let full = prior >= charge.limit;
-    context::set_rate_charge(charge);
-    if full {
-        context::settle_rate_charge(ChargeState::Exceeded);
-        return Err(ApiError::rate_limited());
-    }
-    Ok(())
-}
-
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> ApiResult<T> {
-    tokio::task::spawn_blocking(f).await.map_err(ApiError::internal)
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(ApiError::internal)
 }
 
 /// Issues an access/refresh pair of `family`; returns the response and the refresh jti.
@@ -188,7 +189,6 @@ fn token_pair(state: &AppState, user: &User, family: &str) -> (TokenOut, String)
     responses((status = 201, body = UserOut), (status = 409, body = Problem), (status = 422, body = Problem), (status = 429, body = Problem)))]
 async fn register(
     State(state): State<AppState>,
-    Extension(ip): Extension<ClientIp>,
     body: JsonObject,
 ) -> ApiResult<(StatusCode, Json<UserOut>)> {
     let mut f = body.fields();
@@ -204,9 +204,11 @@ async fn register(
     let full_name = f.string("full_name", 0, 255).value();
     f.finish()?;
 
-    let charge = ratelimit::REGISTER.charge(&ip.0, Timestamp::now().unix());
-    let window = state.store.get(&window_key(&charge)).await?;
-    ip_charge(ratelimit::REGISTER, &ip.0, window.as_ref())?;
+    let window = match ratelimit_window() {
+        Some(k) => state.store.get(&k).await?,
+        None => None,
+    };
+    note_prior(window.as_ref())?;
 
     let hash = blocking(move || creds::hash_password(&password))
         .await?
@@ -227,7 +229,10 @@ async fn register(
         match state.store.create_user(&user).await {
             Ok(()) => return Ok((StatusCode::CREATED, Json(UserOut::from(&user)))),
             Err(StoreError::Condition(REGISTER_EMAIL_INDEX)) => {
-                return Err(ApiError::conflict("email_taken", "Email already registered"))
+                return Err(ApiError::conflict(
+                    "email_taken",
+                    "Email already registered",
+                ))
             }
             Err(StoreError::Condition(0)) if attempt < 2 => user.id = new_id(),
             Err(e) => return Err(e.into()),
@@ -239,20 +244,18 @@ async fn register(
 /// Log in with email and password: a new token family.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginIn,
     responses((status = 200, body = TokenOut), (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem), (status = 429, body = Problem)))]
-async fn login(
-    State(state): State<AppState>,
-    Extension(ip): Extension<ClientIp>,
-    body: JsonObject,
-) -> ApiResult<Json<TokenOut>> {
+async fn login(State(state): State<AppState>, body: JsonObject) -> ApiResult<Json<TokenOut>> {
     let mut f = body.fields();
     let email = normalize_email(&f.req_string("email", 1, 255));
     let password = f.req_string("password", 1, 256);
     f.finish()?;
 
     let marker = keys::email_marker(&email);
-    let window = window_key(&ratelimit::LOGIN.charge(&ip.0, Timestamp::now().unix()));
-    let mut found = state.store.batch_get(&[marker.clone(), window.clone()]).await?;
-    ip_charge(ratelimit::LOGIN, &ip.0, found.get(&window))?;
+    let window = ratelimit_window();
+    let mut wanted = vec![marker.clone()];
+    wanted.extend(window.clone());
+    let mut found = state.store.batch_get(&wanted).await?;
+    note_prior(window.and_then(|w| found.get(&w)))?;
 
     let user = match found.remove(&marker).and_then(|m| attr_n(&m, "user_id")) {
         Some(uid) => state.store.get_user(uid as Id).await?,
@@ -270,7 +273,10 @@ async fn login(
         }
     };
     if !user.is_active {
-        return Err(ApiError::forbidden("inactive_user", "Inactive user account"));
+        return Err(ApiError::forbidden(
+            "inactive_user",
+            "Inactive user account",
+        ));
     }
     let family = uuid::Uuid::new_v4().to_string();
     let (tokens, jti) = token_pair(&state, &user, &family);
@@ -303,42 +309,37 @@ fn token_reused() -> ApiError {
 /// token again revokes the whole family.
 #[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshIn,
     responses((status = 200, body = TokenOut), (status = 401, body = Problem), (status = 422, body = Problem), (status = 429, body = Problem)))]
-async fn refresh(
-    State(state): State<AppState>,
-    Extension(ip): Extension<ClientIp>,
-    body: JsonObject,
-) -> ApiResult<Json<TokenOut>> {
+async fn refresh(State(state): State<AppState>, body: JsonObject) -> ApiResult<Json<TokenOut>> {
     let mut f = body.fields();
     let token = f.req_string("refresh_token", 1, 8192);
     f.finish()?;
 
-    let window = window_key(&ratelimit::REFRESH.charge(&ip.0, Timestamp::now().unix()));
-    let claims = match state.jwt.verify(&token) {
-        Ok(c) => c,
-        Err(_) => {
-            let w = state.store.get(&window).await?;
-            ip_charge(ratelimit::REFRESH, &ip.0, w.as_ref())?;
-            return Err(invalid_refresh());
-        }
-    };
+    let window = ratelimit_window();
+    // An unverifiable token is refused without I/O; the edge still counts the attempt.
+    let claims = state.jwt.verify(&token).map_err(|_| invalid_refresh())?;
     let Some(uid) = claims.user_id() else {
         return Err(invalid_refresh());
     };
     let user_key = keys::user(uid);
     let fam_key = keys::family(uid, &claims.fam);
-    let mut found = state
-        .store
-        .batch_get(&[user_key.clone(), fam_key.clone(), window.clone()])
-        .await?;
-    ip_charge(ratelimit::REFRESH, &ip.0, found.get(&window))?;
+    let mut wanted = vec![user_key.clone(), fam_key.clone()];
+    wanted.extend(window.clone());
+    let mut found = state.store.batch_get(&wanted).await?;
+    note_prior(window.and_then(|w| found.get(&w)))?;
     if claims.token_type != TokenType::Refresh {
-        return Err(ApiError::unauthorized("invalid_token_type", "Invalid token type"));
+        return Err(ApiError::unauthorized(
+            "invalid_token_type",
+            "Invalid token type",
+        ));
     }
     context::set_user(uid);
     let family: TokenFamily = parse(&mut found, &fam_key)?
         .ok_or_else(|| ApiError::unauthorized("token_revoked", "Invalid refresh token"))?;
     if family.revoked {
-        return Err(ApiError::unauthorized("token_revoked", "Invalid refresh token"));
+        return Err(ApiError::unauthorized(
+            "token_revoked",
+            "Invalid refresh token",
+        ));
     }
     if family.current_jti != claims.jti {
         state.store.revoke_family(uid, &claims.fam).await?;
@@ -373,7 +374,10 @@ async fn me(Auth(p): Auth) -> Json<UserOut> {
 /// End the session: revokes the token family of the access token used.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", security(("bearer" = [])),
     responses((status = 200, body = Message), (status = 400, body = Problem), (status = 401, body = Problem)))]
-async fn logout(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<serde_json::Value>> {
+async fn logout(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<serde_json::Value>> {
     let Credential::Session { family } = &caller.credential else {
         return Err(ApiError::bad_request(
             "not_a_session",
@@ -434,10 +438,15 @@ async fn create_token(
 /// The caller's unrevoked tokens, newest first.
 #[utoipa::path(get, path = "/api/v1/auth/tokens", tag = "auth", security(("bearer" = [])),
     responses((status = 200, body = Vec<PersonalAccessTokenOut>), (status = 401, body = Problem)))]
-async fn list_tokens(State(state): State<AppState>, Auth(p): Auth) -> ApiResult<Json<Vec<PersonalAccessTokenOut>>> {
+async fn list_tokens(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+) -> ApiResult<Json<Vec<PersonalAccessTokenOut>>> {
     let mut pats = state.store.list_pats(p.id()).await?;
     pats.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
-    Ok(Json(pats.iter().map(PersonalAccessTokenOut::from).collect()))
+    Ok(Json(
+        pats.iter().map(PersonalAccessTokenOut::from).collect(),
+    ))
 }
 
 /// Revoke a token at once.
@@ -450,13 +459,12 @@ async fn revoke_token(
     Path(raw): Path<String>,
 ) -> ApiResult<StatusCode> {
     let id = path_id(&raw, "token_id")?;
-    let p = caller.load_with(&state, &[keys::pat(caller.user_id, id)]).await?;
+    let p = caller
+        .load_with(&state, &[keys::pat(caller.user_id, id)])
+        .await?;
     let (principal, mut found) = p;
     let pat: PersonalAccessToken = parse(&mut found, &keys::pat(principal.id(), id))?
         .ok_or_else(|| ApiError::not_found("token", "Token", id))?;
     state.store.revoke_pat(&pat).await?;
     Ok(StatusCode::NO_CONTENT)
 }
-
-#[allow(dead_code)]
-fn _key_type_check(_: Key) {}

@@ -8,14 +8,14 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::api::auth::{Auth, Caller};
+use crate::api::auth::Caller;
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::extract::{path_id, JsonObject, Page, QueryMap};
 use crate::api::openapi::Problem;
 use crate::api::scope::ProjectPath;
 use crate::api::AppState;
 use crate::domain::project::{
-    is_valid_github_token, Access, Membership, Project, ProjectCounters, ProjectRole,
+    is_valid_github_token, Membership, Project, ProjectCounters, ProjectRole,
 };
 use crate::domain::validate::{Fields, Patch};
 use crate::domain::{new_id, Id, Timestamp};
@@ -393,7 +393,9 @@ async fn add_member(
     let uid = match (email, user_id) {
         (Some(e), _) => state
             .store
-            .get(&keys::email_marker(&crate::domain::user::normalize_email(&e)))
+            .get(&keys::email_marker(&crate::domain::user::normalize_email(
+                &e,
+            )))
             .await?
             .and_then(|m| attr_n(&m, "user_id"))
             .map(|v| v as Id),
@@ -415,9 +417,10 @@ async fn add_member(
     };
     match state.store.add_member(&member).await {
         Ok(()) => Ok((StatusCode::CREATED, Json(MemberOut::from(&member)))),
-        Err(StoreError::Condition(0)) => {
-            Err(ApiError::conflict("already_member", "User is already a member"))
-        }
+        Err(StoreError::Condition(0)) => Err(ApiError::conflict(
+            "already_member",
+            "User is already a member",
+        )),
         Err(StoreError::Condition(_)) => Err(ApiError::project_not_found(scope.id())),
         Err(e) => Err(e.into()),
     }
@@ -435,12 +438,18 @@ async fn remove_member(
     let pid = path_id(&raw_pid, "project_id")?;
     let uid = path_id(&raw_uid, "user_id")?;
     let target = keys::member(pid, uid);
-    let mut scope = caller.project_item(&state, pid, &[target.clone()]).await?;
+    let mut scope = caller
+        .project_item(&state, pid, std::slice::from_ref(&target))
+        .await?;
     if uid != caller.user_id {
         scope.require_owner()?;
     }
     let member: Membership = parse(&mut scope.found, &target)?.ok_or_else(|| {
-        ApiError::new(StatusCode::NOT_FOUND, "member_not_found", "Member not found")
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "member_not_found",
+            "Member not found",
+        )
     })?;
     match state.store.remove_member(&member).await {
         Ok(()) => Ok(StatusCode::NO_CONTENT),
@@ -456,6 +465,3 @@ async fn remove_member(
         Err(e) => Err(e.into()),
     }
 }
-
-#[allow(dead_code)]
-fn _unused(_: Access, _: Auth) {}

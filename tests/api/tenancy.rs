@@ -1,0 +1,145 @@
+//! API.md §0.3: a project is sealed from non-members.
+
+use cc_tests::TestApp;
+use serde_json::json;
+
+#[tokio::test]
+async fn non_members_get_404_on_every_item_route_and_see_nothing() {
+    let app = TestApp::new().await;
+    let owner = app.user().await;
+    let stranger = app.user().await;
+    let p = app.project(&owner, "Sealed").await;
+    let id = p["id"].as_u64().unwrap();
+    let mine = app.project(&stranger, "Mine").await;
+
+    let routes: Vec<(http::Method, String, Option<serde_json::Value>)> = vec![
+        (http::Method::GET, format!("/api/v1/projects/{id}"), None),
+        (
+            http::Method::GET,
+            format!("/api/v1/projects/{id}/stats"),
+            None,
+        ),
+        (
+            http::Method::PATCH,
+            format!("/api/v1/projects/{id}"),
+            Some(json!({"name": "pwned"})),
+        ),
+        (
+            http::Method::PUT,
+            format!("/api/v1/projects/{id}"),
+            Some(json!({"name": "pwned"})),
+        ),
+        (http::Method::DELETE, format!("/api/v1/projects/{id}"), None),
+        (
+            http::Method::GET,
+            format!("/api/v1/projects/{id}/members"),
+            None,
+        ),
+        (
+            http::Method::POST,
+            format!("/api/v1/projects/{id}/members"),
+            Some(json!({"user_id": stranger.id})),
+        ),
+        (
+            http::Method::DELETE,
+            format!("/api/v1/projects/{id}/members/{}", owner.id),
+            None,
+        ),
+        (
+            http::Method::DELETE,
+            format!("/api/v1/projects/{id}/members/{}", stranger.id),
+            None,
+        ),
+    ];
+    for (method, path, body) in routes {
+        let mut req = app.req(method.clone(), &path).bearer(&stranger.access);
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let r = req.send().await;
+        assert_eq!(r.status, 404, "{method} {path}: {}", r.text);
+        assert_eq!(r.body["code"], "project_not_found", "{method} {path}");
+        assert_eq!(r.body["detail"], format!("Project with id {id} not found"));
+    }
+    let r = app
+        .get("/api/v1/projects")
+        .bearer(&stranger.access)
+        .send()
+        .await;
+    let ids: Vec<_> = r
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].clone())
+        .collect();
+    assert_eq!(ids, vec![mine["id"].clone()]);
+
+    // Nothing changed for the owner.
+    let r = app
+        .get(&format!("/api/v1/projects/{id}"))
+        .bearer(&owner.access)
+        .send()
+        .await;
+    assert_eq!(r.body["name"], "Sealed");
+    let r = app
+        .get(&format!("/api/v1/projects/{id}/members"))
+        .bearer(&owner.access)
+        .send()
+        .await;
+    assert_eq!(r.body.as_array().unwrap().len(), 1);
+
+    // A member naming another project in X-Project-ID or project_id gets the item's 404.
+    let r = app
+        .get(&format!("/api/v1/projects/{id}"))
+        .bearer(&owner.access)
+        .header("x-project-id", &mine["id"].to_string())
+        .send()
+        .await;
+    r.problem(404, "project_not_found");
+    let r = app
+        .get(&format!("/api/v1/projects/{id}?project_id={}", mine["id"]))
+        .bearer(&owner.access)
+        .send()
+        .await;
+    r.problem(404, "project_not_found");
+    let r = app
+        .get(&format!("/api/v1/projects/{id}?project_id=0"))
+        .bearer(&owner.access)
+        .header("x-project-id", &id.to_string())
+        .send()
+        .await;
+    assert_eq!(r.status, 200);
+}
+
+#[tokio::test]
+async fn superusers_act_as_owners_everywhere() {
+    let app = TestApp::new().await;
+    let owner = app.user().await;
+    let admin = app.user().await;
+    let p = app.project(&owner, "Watched").await;
+    let id = p["id"].as_u64().unwrap();
+    app.set_user_flag(admin.id, "is_superuser", true).await;
+
+    let r = app
+        .get(&format!("/api/v1/projects/{id}"))
+        .bearer(&admin.access)
+        .send()
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body["role"], json!(null));
+    let r = app
+        .get("/api/v1/projects?limit=500")
+        .bearer(&admin.access)
+        .send()
+        .await;
+    assert!(r.body.as_array().unwrap().iter().any(|p| p["id"] == id));
+    let r = app
+        .patch(&format!("/api/v1/projects/{id}"))
+        .bearer(&admin.access)
+        .json(json!({"description": "audited"}))
+        .send()
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["description"], "audited");
+}
