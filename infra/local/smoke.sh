@@ -42,7 +42,7 @@ trap 'exit 143' TERM
 
 echo "smoke: starting cargo lambda watch on 127.0.0.1:$PORT (log $WATCH_LOG)"
 setsid cargo lambda watch --ignore-changes --env-file "$ENV_FILE" \
-    --invoke-address 127.0.0.1 --invoke-port "$PORT" --timeout "${INVOKE_TIMEOUT}s" \
+    --invoke-address 127.0.0.1 --invoke-port "$PORT" --timeout "$INVOKE_TIMEOUT" \
     >"$WATCH_LOG" 2>&1 </dev/null &
 WATCH_PID=$!
 
