@@ -106,6 +106,45 @@ async fn unknown_route_and_wrong_method_are_problems() {
     let allow = r.header("allow").unwrap().to_string();
     r.problem(405, "method_not_allowed");
     assert!(allow.contains("PATCH") && allow.contains("PUT"), "{allow}");
+
+    // A function mounting only its own group (as on Lambda, where API Gateway's $default route
+    // brings every unmatched request to api-meta) still knows the whole route table.
+    let meta_only = commandcenter::api::app(
+        commandcenter::api::group("api-meta").unwrap(),
+        app.state.clone(),
+    );
+    let call = |method: &str, path: &str| {
+        http::Request::builder()
+            .method(method)
+            .uri(path)
+            .body(axum::body::Body::empty())
+            .unwrap()
+    };
+    use tower::ServiceExt;
+    let r = meta_only
+        .clone()
+        .oneshot(call("DELETE", "/api/v1/projects/"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    let allow = r.headers()["allow"].to_str().unwrap().to_string();
+    assert!(
+        allow.contains("GET") && allow.contains("POST") && !allow.contains("DELETE"),
+        "{allow}"
+    );
+    let r = meta_only
+        .clone()
+        .oneshot(call("POST", "/api/v1/projects/7/stats"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    let r = meta_only
+        .clone()
+        .oneshot(call("GET", "/api/v1/projects/7/nothing"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
 }
 
 #[tokio::test]

@@ -80,7 +80,7 @@ pub fn app(routes: OpenApiRouter<AppState>, state: AppState) -> Router {
     let (router, _) = routes.split_for_parts();
     let inner = router
         .route_layer(axum::middleware::from_fn(middleware::record_route))
-        .fallback(|| async { ApiError::route_not_found() })
+        .fallback(openapi::unrouted)
         .with_state(state.clone());
     // The edge runs before routing (it rewrites the path), so it wraps an outer router whose
     // only service is the real one.

@@ -67,6 +67,66 @@ pub fn spec() -> &'static OpenApi {
     })
 }
 
+/// Methods the whole API serves on `path`, from the document (None: no such path). A function
+/// only mounts its own group, and API Gateway sends every unmatched request (`$default`) to
+/// api-meta, so the complete route table decides between 404 and 405 + Allow.
+pub fn methods_for(path: &str) -> Option<Vec<String>> {
+    let wanted: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let mut best: Option<(usize, Vec<String>)> = None;
+    for (template, item) in &spec().paths.paths {
+        let segs: Vec<&str> = template.trim_matches('/').split('/').collect();
+        if segs.len() != wanted.len() {
+            continue;
+        }
+        let mut literal = 0;
+        let matches = segs.iter().zip(&wanted).all(|(s, w)| {
+            if s.starts_with('{') {
+                !w.is_empty()
+            } else {
+                literal += 1;
+                s == w
+            }
+        });
+        if matches && best.as_ref().is_none_or(|(l, _)| literal > *l) {
+            let methods = serde_json::to_value(item)
+                .ok()
+                .and_then(|v| {
+                    v.as_object()
+                        .map(|o| o.keys().map(|k| k.to_uppercase()).collect::<Vec<_>>())
+                })
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|m| ["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&m.as_str()))
+                .collect();
+            best = Some((literal, methods));
+        }
+    }
+    best.map(|(_, m)| m)
+}
+
+/// Fallback of every function: 405 + Allow for a path the API serves with other methods,
+/// else 404.
+pub async fn unrouted(method: axum::http::Method, uri: axum::http::Uri) -> super::ApiError {
+    match methods_for(uri.path()) {
+        Some(methods) if !methods.iter().any(|m| m == method.as_str()) => {
+            let mut allow = methods;
+            if allow.iter().any(|m| m == "GET") {
+                allow.push("HEAD".into());
+            }
+            if allow.iter().any(|m| m == "PATCH") {
+                allow.push("PUT".into());
+            }
+            super::ApiError::new(
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "Method Not Allowed",
+            )
+            .with_header(axum::http::header::ALLOW, allow.join(", "))
+        }
+        _ => super::ApiError::route_not_found(),
+    }
+}
+
 pub const DOCS_HTML: &str = r##"<!doctype html>
 <html lang="en">
 <head>
