@@ -109,8 +109,8 @@ async fn unknown_route_and_wrong_method_are_problems() {
 
     // A function mounting only its own group (as on Lambda, where API Gateway's $default route
     // brings every unmatched request to api-meta) still knows the whole route table.
-    let meta_only = commandcenter::api::app(
-        commandcenter::api::group("api-meta").unwrap(),
+    let meta_only = commandcenter::api::app_with_route_table(
+        commandcenter::api::routes::meta::routes(),
         app.state.clone(),
     );
     let call = |method: &str, path: &str| {

@@ -4,5 +4,6 @@ mod auth;
 mod conventions;
 mod projects;
 mod ratelimit;
+mod store;
 mod template;
 mod tenancy;

@@ -1,6 +1,9 @@
-//! Lambda function `api-auth`: serves its route group of the CommandCenter API.
+//! Lambda function `api-auth`: serves the `auth` route group of the CommandCenter API.
+
+use commandcenter::api::routes::auth;
+use commandcenter::runtime::lambda;
 
 #[tokio::main]
-async fn main() -> Result<(), commandcenter::runtime::lambda::Error> {
-    commandcenter::runtime::lambda::serve_group("api-auth").await
+async fn main() -> Result<(), lambda::Error> {
+    lambda::serve("api-auth", auth::routes).await
 }

@@ -1,6 +1,7 @@
-//! Lambda function `api-meta`: serves its route group of the CommandCenter API.
+//! Lambda function `api-meta`: `/`, health, OpenAPI, docs, CORS preflights, and the problem+json
+//! answer to every request no other route matched.
 
 #[tokio::main]
 async fn main() -> Result<(), commandcenter::runtime::lambda::Error> {
-    commandcenter::runtime::lambda::serve_group("api-meta").await
+    commandcenter::runtime::lambda::serve_meta().await
 }

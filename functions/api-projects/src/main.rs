@@ -1,6 +1,9 @@
-//! Lambda function `api-projects`: serves its route group of the CommandCenter API.
+//! Lambda function `api-projects`: serves the `projects` route group of the CommandCenter API.
+
+use commandcenter::api::routes::projects;
+use commandcenter::runtime::lambda;
 
 #[tokio::main]
-async fn main() -> Result<(), commandcenter::runtime::lambda::Error> {
-    commandcenter::runtime::lambda::serve_group("api-projects").await
+async fn main() -> Result<(), lambda::Error> {
+    lambda::serve("api-projects", projects::routes).await
 }

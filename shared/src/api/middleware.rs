@@ -53,6 +53,19 @@ fn client_ip(req: &Request) -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
+/// API Gateway's own request id, so our logs and its access logs share one id.
+fn gateway_request_id(req: &Request) -> Option<String> {
+    match req
+        .extensions()
+        .get::<lambda_http::request::RequestContext>()
+    {
+        Some(lambda_http::request::RequestContext::ApiGatewayV2(ctx)) => {
+            ctx.request_id.clone().filter(|id| valid_request_id(id))
+        }
+        _ => None,
+    }
+}
+
 fn valid_request_id(v: &str) -> bool {
     !v.is_empty()
         && v.len() <= 128
@@ -95,6 +108,7 @@ pub async fn edge(State(state): State<AppState>, mut req: Request, next: Next) -
         .and_then(|v| v.to_str().ok())
         .filter(|v| valid_request_id(v))
         .map(str::to_string)
+        .or_else(|| gateway_request_id(&req))
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let ctx = Arc::new(RequestContext::new(request_id.clone()));
     let origin = req

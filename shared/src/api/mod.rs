@@ -63,11 +63,6 @@ pub const GROUPS: &[(&str, GroupRoutes)] = &[
     ("api-projects", routes::projects::routes),
 ];
 
-/// The routes of one group.
-pub fn group(name: &str) -> Option<OpenApiRouter<AppState>> {
-    GROUPS.iter().find(|(n, _)| *n == name).map(|(_, f)| f())
-}
-
 /// Every route of every group (dev server, OpenAPI document, tests).
 pub fn all_routes() -> OpenApiRouter<AppState> {
     GROUPS
@@ -75,12 +70,30 @@ pub fn all_routes() -> OpenApiRouter<AppState> {
         .fold(OpenApiRouter::new(), |acc, (_, f)| acc.merge(f()))
 }
 
-/// Wraps routes with the conventions every response follows.
+/// Wraps routes with the conventions every response follows; a path they do not serve is 404
+/// (a known path with another method: axum's 405, made a problem by the edge).
 pub fn app(routes: OpenApiRouter<AppState>, state: AppState) -> Router {
-    let (router, _) = routes.split_for_parts();
+    wrap(
+        routes
+            .split_for_parts()
+            .0
+            .fallback(|| async { ApiError::route_not_found() }),
+        state,
+    )
+}
+
+/// As `app`, but requests the routes do not serve are judged against the whole API's route
+/// table: 405 + Allow for a path served (elsewhere) with other methods, else 404.
+pub fn app_with_route_table(routes: OpenApiRouter<AppState>, state: AppState) -> Router {
+    wrap(
+        routes.split_for_parts().0.fallback(openapi::unrouted),
+        state,
+    )
+}
+
+fn wrap(router: Router<AppState>, state: AppState) -> Router {
     let inner = router
         .route_layer(axum::middleware::from_fn(middleware::record_route))
-        .fallback(openapi::unrouted)
         .with_state(state.clone());
     // The edge runs before routing (it rewrites the path), so it wraps an outer router whose
     // only service is the real one.

@@ -12,10 +12,33 @@ pub async fn state_from_env() -> Result<AppState, lambda_http::Error> {
     Ok(AppState::build(config, clients).await?)
 }
 
-/// `main` of an HTTP function: serves the named route group.
-pub async fn serve_group(name: &str) -> Result<(), lambda_http::Error> {
-    let routes = api::group(name).ok_or_else(|| format!("unknown route group {name}"))?;
+/// `main` of an HTTP function: serves one route group. Naming the group's function (not a
+/// lookup by name) lets the linker leave the other groups' handlers out of the binary.
+pub async fn serve(name: &str, routes: api::GroupRoutes) -> Result<(), lambda_http::Error> {
+    serve_router(name, |state| api::app(routes(), state)).await
+}
+
+/// `main` of api-meta: its own routes, plus the answer to every request no route matched
+/// (API Gateway's `$default`), decided from the whole API's route table.
+pub async fn serve_meta() -> Result<(), lambda_http::Error> {
+    serve_router("api-meta", |state| {
+        api::app_with_route_table(api::routes::meta::routes(), state)
+    })
+    .await
+}
+
+async fn serve_router(
+    name: &str,
+    build: impl FnOnce(AppState) -> axum::Router,
+) -> Result<(), lambda_http::Error> {
+    let started = std::time::Instant::now();
     let state = state_from_env().await?;
-    lambda_http::run(api::app(routes, state)).await
+    let app = build(state);
+    tracing::info!(
+        function = name,
+        init_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "initialized"
+    );
+    lambda_http::run(app).await
 }
 pub use lambda_http::Error;
