@@ -16,8 +16,7 @@ use crate::domain::auth::{is_pat, token_hash, TokenError, TokenType};
 use crate::domain::user::{PersonalAccessToken, TokenFamily, User};
 use crate::domain::{Id, Timestamp};
 use crate::store::ratelimit::{count_of, window_key, Bucket};
-use crate::store::users::parse;
-use crate::store::{keys, Item, Key};
+use crate::store::{keys, take, Item, Key};
 
 /// How the caller authenticated.
 #[derive(Debug, Clone, PartialEq)]
@@ -162,10 +161,10 @@ impl Caller {
         wanted.extend_from_slice(extra);
         let mut found = state.store.batch_get(&wanted).await?;
 
-        let user: User = parse(&mut found, &user_key)?.ok_or_else(invalid_token)?;
+        let user: User = take(&mut found, &user_key)?.ok_or_else(invalid_token)?;
         match &self.credential {
             Credential::Session { .. } => {
-                let fam: TokenFamily = parse(&mut found, &cred_key)?.ok_or_else(|| {
+                let fam: TokenFamily = take(&mut found, &cred_key)?.ok_or_else(|| {
                     ApiError::unauthorized("token_revoked", "Could not validate credentials")
                 })?;
                 if fam.revoked {
@@ -177,7 +176,7 @@ impl Caller {
             }
             Credential::Pat { token_id } => {
                 let pat: PersonalAccessToken =
-                    parse(&mut found, &cred_key)?.ok_or_else(invalid_token)?;
+                    take(&mut found, &cred_key)?.ok_or_else(invalid_token)?;
                 let stale = pat
                     .last_used_at
                     .is_none_or(|t| t.unix() + 60 <= Timestamp::now().unix());

@@ -70,6 +70,14 @@ pub fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, StoreError> {
     serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
+/// Takes one item of a batch read and parses it.
+pub fn take<T: DeserializeOwned>(
+    found: &mut HashMap<Key, Item>,
+    key: &Key,
+) -> Result<Option<T>, StoreError> {
+    found.remove(key).map(from_item).transpose()
+}
+
 pub fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
@@ -132,12 +140,6 @@ pub mod tx {
             names: HashMap::new(),
             values: HashMap::new(),
         }
-    }
-
-    /// Replaces the expression of a builder whose parts were assembled separately.
-    pub fn update_with_expression(mut b: UpdateBuilder, expression: String) -> UpdateBuilder {
-        b.expression = expression;
-        b
     }
 
     impl UpdateBuilder {

@@ -3,7 +3,6 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::{attr_bool, from_item, keys, n, s, to_item, tx, Item, Store, StoreError};
-use crate::domain::ids::sk_id;
 use crate::domain::project::{Membership, Project, ProjectCounters, ProjectRole};
 use crate::domain::Id;
 
@@ -138,35 +137,38 @@ impl Store {
         now: &str,
     ) -> Result<(), StoreError> {
         let mut sets = vec!["updated_at = :now".to_string()];
-        let mut up = tx::update(&keys::project(p.id), "")
-            .condition("attribute_exists(pk) AND attribute_not_exists(deleting)")
-            .value(":now", s(now));
-        if let Some(name) = &c.name {
-            sets.push("#name = :name".into());
-            up = up.name("#name", "name").value(":name", s(name));
-        }
-        if let Some(owner) = &c.owner {
-            sets.push("#owner = :owner".into());
-            up = up.name("#owner", "owner").value(":owner", s(owner));
+        let mut values: Vec<(String, AttributeValue)> = vec![(":now".into(), s(now))];
+        for (field, value) in [("name", &c.name), ("owner", &c.owner)] {
+            if let Some(v) = value {
+                sets.push(format!("#{field} = :{field}"));
+                values.push((format!(":{field}"), s(v)));
+            }
         }
         for (field, value) in [
             ("description", &c.description),
             ("github_token_enc", &c.github_token_enc),
         ] {
-            match value {
-                Some(Some(v)) => {
-                    sets.push(format!("{field} = :{field}"));
-                    up = up.value(&format!(":{field}"), s(v));
-                }
-                Some(None) => {
-                    sets.push(format!("{field} = :null"));
-                    up = up.value(":null", AttributeValue::Null(true));
-                }
-                None => {}
+            if let Some(v) = value {
+                sets.push(format!("{field} = :{field}"));
+                values.push((
+                    format!(":{field}"),
+                    v.as_ref().map(s).unwrap_or(AttributeValue::Null(true)),
+                ));
             }
         }
-        let expr = format!("SET {}", sets.join(", "));
-        let mut items = vec![tx::update_with_expression(up, expr).build(&self.table)];
+        let mut up = tx::update(&keys::project(p.id), format!("SET {}", sets.join(", ")))
+            .condition("attribute_exists(pk) AND attribute_not_exists(deleting)");
+        // `name` and `owner` are DynamoDB reserved words.
+        if c.name.is_some() {
+            up = up.name("#name", "name");
+        }
+        if c.owner.is_some() {
+            up = up.name("#owner", "owner");
+        }
+        for (k, v) in values {
+            up = up.value(&k, v);
+        }
+        let mut items = vec![up.build(&self.table)];
         let new_name = c.name.as_deref().unwrap_or(&p.name);
         let new_owner = c.owner.as_deref().unwrap_or(&p.owner);
         if new_name != p.name || new_owner != p.owner {
@@ -259,9 +261,4 @@ impl Store {
         ])
         .await
     }
-}
-
-/// Sort-key helper re-exported for listings that page by id.
-pub fn project_sk(pid: Id) -> String {
-    sk_id(pid)
 }

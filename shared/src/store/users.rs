@@ -1,6 +1,6 @@
 //! Users, email markers, refresh-token families and personal access tokens.
 
-use super::{attr_n, from_item, keys, s, to_item, tx, Item, Key, Store, StoreError};
+use super::{attr_n, from_item, keys, s, to_item, tx, Store, StoreError};
 use crate::domain::user::{PersonalAccessToken, TokenFamily, User};
 use crate::domain::{Id, Timestamp};
 
@@ -170,12 +170,4 @@ impl Store {
                 }
             })
     }
-}
-
-/// Parses an item found by a batch read.
-pub fn parse<T: serde::de::DeserializeOwned>(
-    found: &mut std::collections::HashMap<Key, Item>,
-    key: &Key,
-) -> Result<Option<T>, StoreError> {
-    found.remove(key).map(from_item).transpose()
 }

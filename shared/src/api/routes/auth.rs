@@ -26,8 +26,8 @@ use crate::domain::user::{
 use crate::domain::validate::Patch;
 use crate::domain::{new_id, Id, Timestamp};
 use crate::store::ratelimit;
-use crate::store::users::{parse, REGISTER_EMAIL_INDEX};
-use crate::store::{attr_n, keys, StoreError};
+use crate::store::users::REGISTER_EMAIL_INDEX;
+use crate::store::{attr_n, keys, take, StoreError};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     let limited = |r: OpenApiRouter<AppState>, bucket| {
@@ -333,7 +333,7 @@ async fn refresh(State(state): State<AppState>, body: JsonObject) -> ApiResult<J
         ));
     }
     context::set_user(uid);
-    let family: TokenFamily = parse(&mut found, &fam_key)?
+    let family: TokenFamily = take(&mut found, &fam_key)?
         .ok_or_else(|| ApiError::unauthorized("token_revoked", "Invalid refresh token"))?;
     if family.revoked {
         return Err(ApiError::unauthorized(
@@ -345,7 +345,7 @@ async fn refresh(State(state): State<AppState>, body: JsonObject) -> ApiResult<J
         state.store.revoke_family(uid, &claims.fam).await?;
         return Err(token_reused());
     }
-    let user: User = parse(&mut found, &user_key)?
+    let user: User = take(&mut found, &user_key)?
         .filter(|u: &User| u.is_active)
         .ok_or_else(|| ApiError::unauthorized("invalid_user", "User not found or inactive"))?;
     let (tokens, new_jti) = token_pair(&state, &user, &claims.fam);
@@ -463,7 +463,7 @@ async fn revoke_token(
         .load_with(&state, &[keys::pat(caller.user_id, id)])
         .await?;
     let (principal, mut found) = p;
-    let pat: PersonalAccessToken = parse(&mut found, &keys::pat(principal.id(), id))?
+    let pat: PersonalAccessToken = take(&mut found, &keys::pat(principal.id(), id))?
         .ok_or_else(|| ApiError::not_found("token", "Token", id))?;
     state.store.revoke_pat(&pat).await?;
     Ok(StatusCode::NO_CONTENT)

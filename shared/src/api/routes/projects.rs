@@ -22,8 +22,7 @@ use crate::domain::{new_id, Id, Timestamp};
 use crate::store::projects::{
     ProjectChanges, CREATE_NAME_MARKER_INDEX, REMOVE_OWNER_GUARD_INDEX, UPDATE_NAME_MARKER_INDEX,
 };
-use crate::store::users::parse;
-use crate::store::{attr_n, keys, StoreError};
+use crate::store::{attr_n, keys, take, StoreError};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -444,7 +443,7 @@ async fn remove_member(
     if uid != caller.user_id {
         scope.require_owner()?;
     }
-    let member: Membership = parse(&mut scope.found, &target)?.ok_or_else(|| {
+    let member: Membership = take(&mut scope.found, &target)?.ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,
             "member_not_found",
