@@ -7,6 +7,7 @@
 pub mod api;
 pub mod context;
 pub mod domain;
+pub mod events;
 pub mod runtime;
 pub mod secrets;
 pub mod store;

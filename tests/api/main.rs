@@ -5,5 +5,6 @@ mod conventions;
 mod projects;
 mod ratelimit;
 mod store;
+mod technologies;
 mod template;
 mod tenancy;

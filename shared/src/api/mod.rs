@@ -61,6 +61,7 @@ pub const GROUPS: &[(&str, GroupRoutes)] = &[
     ("api-meta", routes::meta::routes),
     ("api-auth", routes::auth::routes),
     ("api-projects", routes::projects::routes),
+    ("api-technologies", routes::technologies::routes),
 ];
 
 /// Every route of every group (dev server, OpenAPI document, tests).

@@ -271,6 +271,77 @@ impl FromRequestParts<AppState> for ProjectPath {
     }
 }
 
+/// A kind of project item addressed by its id alone (`/technologies/{technology_id}`).
+pub trait ItemKind: Send + Sync + 'static {
+    /// Sort-key prefix (`TECH`).
+    const PREFIX: &'static str;
+    /// Error code stem (`technology` → technology_not_found).
+    const CODE: &'static str;
+    /// Label in the 404 detail (`Technology`).
+    const LABEL: &'static str;
+    /// Path parameter holding the id.
+    const PARAM: &'static str;
+}
+
+/// An item the caller may reach, with its project: two reads (the id pointer, then one batch
+/// of credential, project, membership and the item). A missing item, one of a project the
+/// caller is not a member of, or one whose project another hint names, is the item's 404.
+pub struct ItemAccess<K: ItemKind> {
+    pub scope: ProjectAccess,
+    pub id: Id,
+    pub record: crate::store::records::Record,
+    kind: std::marker::PhantomData<K>,
+}
+
+impl<K: ItemKind> ItemAccess<K> {
+    pub fn not_found(id: Id) -> ApiError {
+        ApiError::not_found(K::CODE, K::LABEL, id)
+    }
+}
+
+impl<K: ItemKind> FromRequestParts<AppState> for ItemAccess<K> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        let params = RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(ApiError::internal)?;
+        let raw = params
+            .iter()
+            .find(|(k, _)| *k == K::PARAM)
+            .map(|(_, v)| v.to_string())
+            .unwrap_or_default();
+        let id = path_id(&raw, K::PARAM)?;
+        let (header, query) = hints(parts)?;
+        let pid = match state.store.locate(id).await? {
+            Some((pid, kind)) if kind == K::PREFIX => pid,
+            _ => return Err(Self::not_found(id)),
+        };
+        if [header, query].iter().flatten().any(|h| *h != pid) {
+            return Err(Self::not_found(id));
+        }
+        let key = keys::item(pid, K::PREFIX, id);
+        let mut scope = match caller.reach(state, pid, std::slice::from_ref(&key)).await? {
+            Ok(scope) => scope,
+            Err(_) => return Err(Self::not_found(id)),
+        };
+        let record = match scope.found.remove(&key) {
+            Some(item) => crate::store::records::record_of(item)?,
+            None => return Err(Self::not_found(id)),
+        };
+        Ok(Self {
+            scope,
+            id,
+            record,
+            kind: std::marker::PhantomData,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod ids;
 pub mod project;
+pub mod technology;
 pub mod time;
 pub mod user;
 pub mod validate;

@@ -34,21 +34,22 @@ pub struct Membership {
     pub added_at: Timestamp,
 }
 
-/// Per-project counters kept in the same transaction as the writes that change them.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct ProjectCounters {
-    #[serde(default)]
-    pub repositories: i64,
-    #[serde(default)]
-    pub technologies: i64,
-    #[serde(default)]
-    pub research_tasks: i64,
-    #[serde(default)]
-    pub knowledge_entries: i64,
-    #[serde(default)]
-    pub owners: i64,
-    #[serde(default)]
-    pub members: i64,
+/// Per-project counters kept in the project's STATS item, changed in the same transaction as
+/// the writes that change them. Names: `repositories`, `technologies`, `research_tasks`,
+/// `knowledge_entries`, `owners`, `members`, and per-value breakdowns such as
+/// `technologies.status.discovery` or `research_tasks.status.blocked`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProjectCounters(pub std::collections::BTreeMap<String, i64>);
+
+impl ProjectCounters {
+    pub fn get(&self, name: &str) -> i64 {
+        self.0.get(name).copied().unwrap_or(0)
+    }
+}
+
+/// Counter names of per-value breakdowns.
+pub fn breakdown(kind: &str, field: &str, value: &str) -> String {
+    format!("{kind}.{field}.{value}")
 }
 
 /// GitHub token formats accepted for projects and repositories (API.md §3).

@@ -440,3 +440,246 @@ mod tests {
         );
     }
 }
+
+/// The type and bounds of one field of a table-driven record (technologies, research tasks).
+#[derive(Debug, Clone, Copy)]
+pub enum Kind {
+    Str { min: usize, max: usize },
+    Enum(&'static [&'static str]),
+    Int { min: Option<i64>, max: Option<i64> },
+    Num { min: f64 },
+    Bool,
+    Obj,
+    Ts,
+}
+
+/// One field: name, kind, default on create (None = null), and whether null may be sent.
+#[derive(Debug, Clone, Copy)]
+pub struct Spec {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub default: Option<DefaultValue>,
+    pub required: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum DefaultValue {
+    Str(&'static str),
+    Int(i64),
+    Bool(bool),
+}
+
+impl DefaultValue {
+    fn value(self) -> Value {
+        match self {
+            DefaultValue::Str(s) => Value::from(s),
+            DefaultValue::Int(n) => Value::from(n),
+            DefaultValue::Bool(b) => Value::from(b),
+        }
+    }
+}
+
+impl Spec {
+    pub const fn opt(name: &'static str, kind: Kind) -> Self {
+        Self {
+            name,
+            kind,
+            default: None,
+            required: false,
+        }
+    }
+    pub const fn req(name: &'static str, kind: Kind) -> Self {
+        Self {
+            name,
+            kind,
+            default: None,
+            required: true,
+        }
+    }
+    pub const fn or(name: &'static str, kind: Kind, default: DefaultValue) -> Self {
+        Self {
+            name,
+            kind,
+            default: Some(default),
+            required: false,
+        }
+    }
+    /// Fields with a default or required are not nullable.
+    fn nullable(&self) -> bool {
+        self.default.is_none() && !self.required
+    }
+}
+
+impl Fields<'_> {
+    /// A number ≥ `min` (ints and floats).
+    pub fn number(&mut self, field: &str, min: f64) -> Patch<f64> {
+        match self.present(field) {
+            Patch::Absent => Patch::Absent,
+            Patch::Null => Patch::Null,
+            Patch::Value(v) => {
+                let n = match v {
+                    Value::Number(n) => n.as_f64(),
+                    Value::String(s) if self.source != Source::Body => s.parse().ok(),
+                    _ => None,
+                };
+                match n {
+                    None => {
+                        self.error(field, "float_type", "Input should be a valid number");
+                        Patch::Absent
+                    }
+                    Some(n) if n < min || !n.is_finite() => {
+                        self.error(
+                            field,
+                            "greater_than_equal",
+                            format!("Input should be greater than or equal to {min}"),
+                        );
+                        Patch::Absent
+                    }
+                    Some(n) => Patch::Value(n),
+                }
+            }
+        }
+    }
+
+    /// An RFC 3339 timestamp (no offset = UTC), normalized to the output form.
+    pub fn timestamp(&mut self, field: &str) -> Patch<crate::domain::Timestamp> {
+        match self.string(field, 0, 64) {
+            Patch::Value(s) => match crate::domain::Timestamp::parse(&s) {
+                Some(t) => Patch::Value(t),
+                None => {
+                    self.error(
+                        field,
+                        "datetime_parsing",
+                        "Input should be a valid datetime",
+                    );
+                    Patch::Absent
+                }
+            },
+            Patch::Null => Patch::Null,
+            Patch::Absent => Patch::Absent,
+        }
+    }
+
+    /// Reads the fields of `specs`: on create every field (defaults applied, required ones
+    /// enforced), on update only those sent (null only where nullable). Values come out in
+    /// their canonical JSON form.
+    pub fn record(&mut self, specs: &[Spec], create: bool) -> Map<String, Value> {
+        let mut out = Map::new();
+        for spec in specs {
+            let name = spec.name;
+            let got: Patch<Value> = match spec.kind {
+                Kind::Str { min, max } => map_patch(self.string(name, min, max), Value::from),
+                Kind::Enum(values) => match self.string(name, 0, usize::MAX) {
+                    Patch::Value(s) if values.contains(&s.as_str()) => Patch::Value(Value::from(s)),
+                    Patch::Value(_) => {
+                        self.error(name, "enum", enum_message(values));
+                        Patch::Absent
+                    }
+                    other => map_patch(other, Value::from),
+                },
+                Kind::Int { min, max } => map_patch(self.int(name, min, max), Value::from),
+                Kind::Num { min } => map_patch(self.number(name, min), Value::from),
+                Kind::Bool => map_patch(self.bool(name), Value::from),
+                Kind::Obj => map_patch(self.object(name), Value::Object),
+                Kind::Ts => map_patch(self.timestamp(name), |t| Value::from(t.to_rfc3339())),
+            };
+            if self.has_error(name) {
+                continue;
+            }
+            match got {
+                Patch::Value(v) => {
+                    out.insert(name.into(), v);
+                }
+                Patch::Null if !spec.nullable() => {
+                    if spec.required && create {
+                        self.error(name, "missing", "Field required");
+                    } else {
+                        self.error(name, "null_not_allowed", "Input should not be null");
+                    }
+                }
+                Patch::Null => {
+                    out.insert(name.into(), Value::Null);
+                }
+                Patch::Absent if create => {
+                    if spec.required {
+                        self.error(name, "missing", "Field required");
+                    } else {
+                        out.insert(
+                            name.into(),
+                            spec.default.map(DefaultValue::value).unwrap_or(Value::Null),
+                        );
+                    }
+                }
+                Patch::Absent => {}
+            }
+        }
+        out
+    }
+}
+
+fn map_patch<T>(p: Patch<T>, f: impl FnOnce(T) -> Value) -> Patch<Value> {
+    match p {
+        Patch::Absent => Patch::Absent,
+        Patch::Null => Patch::Null,
+        Patch::Value(v) => Patch::Value(f(v)),
+    }
+}
+
+#[cfg(test)]
+mod record_tests {
+    use super::*;
+    use serde_json::json;
+
+    const SPECS: &[Spec] = &[
+        Spec::req("title", Kind::Str { min: 1, max: 10 }),
+        Spec::or(
+            "priority",
+            Kind::Int {
+                min: Some(1),
+                max: Some(5),
+            },
+            DefaultValue::Int(3),
+        ),
+        Spec::or("status", Kind::Enum(&["a", "b"]), DefaultValue::Str("a")),
+        Spec::opt("cost", Kind::Num { min: 0.0 }),
+        Spec::opt("when", Kind::Ts),
+    ];
+
+    #[test]
+    fn create_applies_defaults_and_requires() {
+        let v = json!({"title": "x", "when": "2026-01-02T03:04:05+01:00"});
+        let mut f = Fields::new(v.as_object().unwrap(), Source::Body);
+        let r = f.record(SPECS, true);
+        assert!(f.finish().is_ok());
+        assert_eq!(
+            Value::Object(r),
+            json!({"title": "x", "priority": 3, "status": "a", "cost": null, "when": "2026-01-02T02:04:05.000Z"})
+        );
+        let v = json!({"priority": 9, "status": "c", "cost": -1});
+        let mut f = Fields::new(v.as_object().unwrap(), Source::Body);
+        f.record(SPECS, true);
+        let kinds: Vec<_> = f
+            .finish()
+            .unwrap_err()
+            .into_iter()
+            .map(|e| e.kind)
+            .collect();
+        assert_eq!(
+            kinds,
+            ["missing", "less_than_equal", "enum", "greater_than_equal"]
+        );
+    }
+
+    #[test]
+    fn update_keeps_only_sent_fields_and_refuses_null_for_defaults() {
+        let v = json!({"cost": null, "status": "b"});
+        let mut f = Fields::new(v.as_object().unwrap(), Source::Body);
+        let r = f.record(SPECS, false);
+        assert!(f.finish().is_ok());
+        assert_eq!(Value::Object(r), json!({"status": "b", "cost": null}));
+        let v = json!({"priority": null});
+        let mut f = Fields::new(v.as_object().unwrap(), Source::Body);
+        f.record(SPECS, false);
+        assert_eq!(f.finish().unwrap_err()[0].kind, "null_not_allowed");
+    }
+}

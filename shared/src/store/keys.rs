@@ -102,3 +102,14 @@ pub fn project_unique(pid: Id, kind: &str, value: &str) -> Key {
 pub fn rate_window(bucket: &str, subject: &str, window_start: i64) -> String {
     format!("RATE#{bucket}#{subject}#{window_start}")
 }
+
+/// Where an item of a project lives: `ID#<id>` → project and kind, so item routes that carry
+/// only the item's id find its project in one read.
+pub fn pointer(id: Id) -> Key {
+    Key::new(format!("ID#{id}"), "ID")
+}
+
+/// An item of a kind (`TECH`, `REPO`, `TASK`…) in a project's partition.
+pub fn item(pid: Id, prefix: &str, id: Id) -> Key {
+    Key::new(project_pk(pid), format!("{prefix}#{}", sk_id(id)))
+}

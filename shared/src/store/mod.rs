@@ -4,6 +4,8 @@
 pub mod keys;
 pub mod projects;
 pub mod ratelimit;
+pub mod records;
+pub mod technologies;
 pub mod users;
 
 use std::collections::HashMap;

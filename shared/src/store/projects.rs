@@ -26,8 +26,14 @@ pub fn is_live(item: &Item) -> bool {
     !attr_bool(item, "deleting").unwrap_or(false)
 }
 
+/// The numeric attributes of a STATS item.
 pub fn counters_of(item: Option<Item>) -> ProjectCounters {
-    item.and_then(|i| from_item(i).ok()).unwrap_or_default()
+    ProjectCounters(
+        item.unwrap_or_default()
+            .iter()
+            .filter_map(|(k, v)| Some((k.clone(), v.as_n().ok()?.parse().ok()?)))
+            .collect(),
+    )
 }
 
 /// Which fields of a project change, and to what.
@@ -45,14 +51,9 @@ impl Store {
         let (g1pk, g1sk) = keys::all_projects_gsi1(p.id);
         meta.insert("gsi1pk".into(), s(g1pk));
         meta.insert("gsi1sk".into(), s(g1sk));
-        let stats = to_item(
-            &ProjectCounters {
-                owners: 1,
-                members: 1,
-                ..Default::default()
-            },
-            &keys::project_stats(p.id),
-        )?;
+        let mut stats = keys::project_stats(p.id).to_item();
+        stats.insert("owners".into(), n(1));
+        stats.insert("members".into(), n(1));
         let mut marker = keys::project_name_marker(p.created_by, &p.owner, &p.name).to_item();
         marker.insert("project_id".into(), n(p.id));
         self.transact(vec![
@@ -191,13 +192,20 @@ impl Store {
             .build(&self.table)])
             .await?;
         let meta = keys::project(p.id);
-        let keys: Vec<_> = self
+        let mut doomed: Vec<_> = self
             .partition_keys(&keys::project_pk(p.id))
             .await?
             .into_iter()
             .filter(|k| *k != meta)
             .collect();
-        self.batch_delete(&keys).await?;
+        // Items reachable by id alone have a pointer outside the partition.
+        let pointers: Vec<_> = doomed
+            .iter()
+            .filter_map(|k| super::records::pointed_id(&k.sk))
+            .map(keys::pointer)
+            .collect();
+        doomed.extend(pointers);
+        self.batch_delete(&doomed).await?;
         self.transact(vec![
             tx::delete(&meta, None, &self.table),
             tx::delete(

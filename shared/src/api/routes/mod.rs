@@ -3,3 +3,4 @@
 pub mod auth;
 pub mod meta;
 pub mod projects;
+pub mod technologies;

@@ -81,14 +81,14 @@ impl ProjectStatsOut {
     fn new(project: ProjectOut, c: &ProjectCounters) -> Self {
         Self {
             project,
-            repository_count: c.repositories,
-            technology_count: c.technologies,
-            research_task_count: c.research_tasks,
-            knowledge_entry_count: c.knowledge_entries,
-            total_repositories: c.repositories,
-            total_technologies: c.technologies,
-            total_research_tasks: c.research_tasks,
-            total_knowledge_entries: c.knowledge_entries,
+            repository_count: c.get("repositories"),
+            technology_count: c.get("technologies"),
+            research_task_count: c.get("research_tasks"),
+            knowledge_entry_count: c.get("knowledge_entries"),
+            total_repositories: c.get("repositories"),
+            total_technologies: c.get("technologies"),
+            total_research_tasks: c.get("research_tasks"),
+            total_knowledge_entries: c.get("knowledge_entries"),
         }
     }
 }

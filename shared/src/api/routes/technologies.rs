@@ -1,0 +1,300 @@
+//! `/api/v1/technologies` (API.md §4): the technology radar of a project.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::api::error::{ApiError, ApiResult};
+use crate::api::extract::{JsonObject, Page, QueryMap};
+use crate::api::openapi::Problem;
+use crate::api::scope::{ItemAccess, ItemKind, ProjectScope};
+use crate::api::AppState;
+use crate::domain::technology::{matches_search, DOMAINS, FIELDS, STATUSES};
+use crate::domain::validate::{Kind, Patch, Spec};
+use crate::domain::{new_id, Id, Timestamp};
+use crate::store::records::{version_of, Record};
+use crate::store::technologies::{CREATE_TITLE_INDEX, PREFIX, UPDATE_TITLE_INDEX};
+use crate::store::StoreError;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_technologies, create_technology))
+        .routes(routes!(
+            get_technology,
+            update_technology,
+            delete_technology
+        ))
+}
+
+pub struct Tech;
+impl ItemKind for Tech {
+    const PREFIX: &'static str = PREFIX;
+    const CODE: &'static str = "technology";
+    const LABEL: &'static str = "Technology";
+    const PARAM: &'static str = "technology_id";
+}
+
+/// A technology (documentation shape; responses carry every field, null when unset).
+#[allow(dead_code)]
+#[derive(Serialize, ToSchema)]
+pub struct Technology {
+    id: Id,
+    project_id: Id,
+    title: String,
+    vendor: Option<String>,
+    #[schema(example = "ai-ml")]
+    domain: String,
+    #[schema(example = "discovery")]
+    status: String,
+    relevance_score: i64,
+    priority: i64,
+    description: Option<String>,
+    notes: Option<String>,
+    use_cases: Option<String>,
+    documentation_url: Option<String>,
+    repository_url: Option<String>,
+    website_url: Option<String>,
+    /// Comma-separated.
+    tags: Option<String>,
+    latency_ms: Option<f64>,
+    cost_monthly_usd: Option<f64>,
+    throughput_qps: Option<i64>,
+    integration_time_estimate_days: Option<i64>,
+    hn_score_avg: Option<i64>,
+    github_stars: Option<i64>,
+    integration_difficulty: Option<String>,
+    maturity_level: Option<String>,
+    cost_tier: Option<String>,
+    stability_score: Option<i64>,
+    dependencies: Option<Map<String, Value>>,
+    /// Comma-separated technology ids.
+    alternatives: Option<String>,
+    #[schema(format = DateTime)]
+    last_hn_mention: Option<String>,
+    #[schema(format = DateTime)]
+    github_last_commit: Option<String>,
+    #[schema(format = DateTime)]
+    created_at: String,
+    #[schema(format = DateTime)]
+    updated_at: String,
+}
+
+#[allow(dead_code)]
+#[derive(Serialize, ToSchema)]
+pub struct TechnologyPage {
+    total: usize,
+    items: Vec<Technology>,
+    page: usize,
+    page_size: usize,
+}
+
+/// The response form of a stored technology: documented fields in order, nulls included.
+pub fn technology_out(r: &Record) -> Value {
+    let mut out = Map::new();
+    out.insert("id".into(), r.get("id").cloned().unwrap_or(Value::Null));
+    out.insert(
+        "project_id".into(),
+        r.get("project_id").cloned().unwrap_or(Value::Null),
+    );
+    for spec in FIELDS {
+        out.insert(
+            spec.name.into(),
+            r.get(spec.name).cloned().unwrap_or(Value::Null),
+        );
+    }
+    out.insert(
+        "created_at".into(),
+        r.get("created_at").cloned().unwrap_or(Value::Null),
+    );
+    out.insert(
+        "updated_at".into(),
+        r.get("updated_at").cloned().unwrap_or(Value::Null),
+    );
+    Value::Object(out)
+}
+
+fn exists(title: &str) -> ApiError {
+    ApiError::conflict(
+        "technology_exists",
+        format!("Technology '{title}' already exists"),
+    )
+}
+
+fn body_project(f: &mut crate::domain::validate::Fields<'_>) -> Option<Id> {
+    match f.int("project_id", Some(0), None) {
+        Patch::Value(0) | Patch::Null | Patch::Absent => None,
+        Patch::Value(n) => Some(n as Id),
+    }
+}
+
+/// Create a technology.
+#[utoipa::path(post, path = "/api/v1/technologies", tag = "technologies", security(("bearer" = [])),
+    request_body = Technology,
+    responses((status = 201, body = Technology), (status = 400, body = Problem), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn create_technology(
+    State(state): State<AppState>,
+    scope: ProjectScope,
+    body: JsonObject,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let mut f = body.fields();
+    let mut record = f.record(FIELDS, true);
+    let body_pid = body_project(&mut f);
+    f.finish()?;
+    let scope = scope.resolve(&state, body_pid, &[]).await?;
+    let now = Timestamp::now().to_rfc3339();
+    record.insert("project_id".into(), Value::from(scope.id()));
+    record.insert("created_at".into(), Value::from(now.clone()));
+    record.insert("updated_at".into(), Value::from(now));
+    record.insert("version".into(), Value::from(1));
+    for attempt in 0..3 {
+        record.insert("id".into(), Value::from(new_id()));
+        match state.store.create_technology(scope.id(), &record).await {
+            Ok(()) => return Ok((StatusCode::CREATED, Json(technology_out(&record)))),
+            Err(StoreError::Condition(CREATE_TITLE_INDEX)) => {
+                return Err(exists(record["title"].as_str().unwrap_or_default()))
+            }
+            Err(StoreError::Condition(0 | 1)) if attempt < 2 => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::internal("could not allocate a technology id"))
+}
+
+/// A project's technologies: filtered, by priority, relevance, then most recently updated.
+#[utoipa::path(get, path = "/api/v1/technologies", tag = "technologies", security(("bearer" = [])),
+    params(("skip" = Option<i64>, Query, minimum = 0), ("limit" = Option<i64>, Query, minimum = 1, maximum = 500),
+           ("domain" = Option<String>, Query), ("status" = Option<String>, Query), ("search" = Option<String>, Query),
+           ("project_id" = Option<i64>, Query)),
+    responses((status = 200, body = TechnologyPage), (status = 400, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
+async fn list_technologies(
+    State(state): State<AppState>,
+    scope: ProjectScope,
+    query: QueryMap,
+) -> ApiResult<Json<Value>> {
+    let mut f = query.fields();
+    let page = Page::read(&mut f, 50, 500);
+    let filters = f.record(
+        &[
+            Spec::opt("domain", Kind::Enum(DOMAINS)),
+            Spec::opt("status", Kind::Enum(STATUSES)),
+            Spec::opt("search", Kind::Str { min: 0, max: 255 }),
+        ],
+        false,
+    );
+    f.finish()?;
+    let scope = scope.resolve(&state, None, &[]).await?;
+    let mut all: Vec<Record> = state
+        .store
+        .records(scope.id(), PREFIX)
+        .await?
+        .into_iter()
+        .filter(|r| {
+            ["domain", "status"].iter().all(|k| {
+                filters
+                    .get(*k)
+                    .is_none_or(|v| v.is_null() || r.get(*k) == Some(v))
+            }) && filters
+                .get("search")
+                .and_then(Value::as_str)
+                .is_none_or(|s| s.is_empty() || matches_search(r, s))
+        })
+        .collect();
+    let num = |r: &Record, k: &str| r.get(k).and_then(Value::as_i64).unwrap_or(0);
+    let text = |r: &Record, k: &str| r.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    all.sort_by(|a, b| {
+        num(b, "priority")
+            .cmp(&num(a, "priority"))
+            .then(num(b, "relevance_score").cmp(&num(a, "relevance_score")))
+            .then(text(b, "updated_at").cmp(&text(a, "updated_at")))
+            .then(num(b, "id").cmp(&num(a, "id")))
+    });
+    let total = all.len();
+    let items: Vec<Value> = all
+        .iter()
+        .skip(page.skip)
+        .take(page.limit)
+        .map(technology_out)
+        .collect();
+    Ok(Json(serde_json::json!({
+        "total": total,
+        "items": items,
+        "page": page.skip / page.limit + 1,
+        "page_size": page.limit,
+    })))
+}
+
+/// One technology.
+#[utoipa::path(get, path = "/api/v1/technologies/{technology_id}", tag = "technologies", security(("bearer" = [])),
+    params(("technology_id" = i64, Path, minimum = 1)),
+    responses((status = 200, body = Technology), (status = 404, body = Problem)))]
+async fn get_technology(item: ItemAccess<Tech>) -> Json<Value> {
+    Json(technology_out(&item.record))
+}
+
+/// Update a technology (any TechnologyCreate field). PUT is accepted as PATCH.
+#[utoipa::path(patch, path = "/api/v1/technologies/{technology_id}", tag = "technologies", security(("bearer" = [])),
+    params(("technology_id" = i64, Path, minimum = 1)), request_body = Technology,
+    responses((status = 200, body = Technology), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn update_technology(
+    State(state): State<AppState>,
+    item: ItemAccess<Tech>,
+    body: JsonObject,
+) -> ApiResult<Json<Value>> {
+    let mut f = body.fields();
+    let changes = f.record(FIELDS, false);
+    f.finish()?;
+    let pid = item.scope.id();
+    let mut old = item.record;
+    // Optimistic concurrency: a concurrent writer makes the versioned put fail; re-read, retry.
+    for attempt in 0..3 {
+        let mut new = old.clone();
+        new.extend(changes.clone());
+        new.insert(
+            "updated_at".into(),
+            Value::from(Timestamp::now().to_rfc3339()),
+        );
+        new.insert("version".into(), Value::from(version_of(&old) + 1));
+        match state.store.update_technology(pid, &old, &new).await {
+            Ok(()) => return Ok(Json(technology_out(&new))),
+            Err(StoreError::Condition(UPDATE_TITLE_INDEX)) if new["title"] != old["title"] => {
+                return Err(exists(new["title"].as_str().unwrap_or_default()))
+            }
+            Err(StoreError::Condition(0)) if attempt < 2 => {
+                let key = crate::store::technologies::key(pid, item.id);
+                match state.store.get(&key).await? {
+                    Some(i) => old = crate::store::records::record_of(i)?,
+                    None => return Err(ItemAccess::<Tech>::not_found(item.id)),
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::conflict(
+        "concurrent_update",
+        "The technology changed meanwhile; retry",
+    ))
+}
+
+/// Delete a technology.
+#[utoipa::path(delete, path = "/api/v1/technologies/{technology_id}", tag = "technologies", security(("bearer" = [])),
+    params(("technology_id" = i64, Path, minimum = 1)),
+    responses((status = 204), (status = 404, body = Problem)))]
+async fn delete_technology(
+    State(state): State<AppState>,
+    item: ItemAccess<Tech>,
+) -> ApiResult<StatusCode> {
+    match state
+        .store
+        .delete_technology(item.scope.id(), &item.record)
+        .await
+    {
+        Ok(()) => Ok(StatusCode::NO_CONTENT),
+        Err(StoreError::Condition(0)) => Err(ItemAccess::<Tech>::not_found(item.id)),
+        Err(e) => Err(e.into()),
+    }
+}
