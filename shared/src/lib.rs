@@ -5,6 +5,7 @@
 //! `runtime` (config, clients, Lambda glue).
 
 pub mod api;
+pub mod blob;
 pub mod context;
 pub mod domain;
 pub mod events;

@@ -181,6 +181,12 @@ impl From<SecretsError> for ApiError {
     }
 }
 
+impl From<crate::blob::BlobError> for ApiError {
+    fn from(e: crate::blob::BlobError) -> Self {
+        ApiError::internal(e)
+    }
+}
+
 impl From<Vec<FieldError>> for ApiError {
     fn from(errors: Vec<FieldError>) -> Self {
         ApiError::validation(errors)

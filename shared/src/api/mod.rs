@@ -30,6 +30,7 @@ pub struct AppState {
     pub store: Store,
     pub jwt: Arc<JwtKeys>,
     pub sealer: Sealer,
+    pub blobs: crate::blob::Blobs,
     pub aws: AwsClients,
 }
 
@@ -45,6 +46,7 @@ impl AppState {
         Ok(Self {
             store: Store::new(aws.dynamodb.clone(), config.table_name.clone()),
             sealer: Sealer::new(aws.kms.clone(), config.kms_key_id.clone()),
+            blobs: crate::blob::Blobs::new(aws.s3.clone(), config.bucket_name.clone()),
             jwt: Arc::new(JwtKeys::new(secret.as_bytes())),
             config: Arc::new(config),
             aws,
@@ -61,7 +63,10 @@ pub const GROUPS: &[(&str, GroupRoutes)] = &[
     ("api-meta", routes::meta::routes),
     ("api-auth", routes::auth::routes),
     ("api-projects", routes::projects::routes),
+    ("api-repositories", routes::repositories::routes),
     ("api-technologies", routes::technologies::routes),
+    ("api-research-tasks", routes::research_tasks::routes),
+    ("api-dashboard", routes::dashboard::routes),
 ];
 
 /// Every route of every group (dev server, OpenAPI document, tests).

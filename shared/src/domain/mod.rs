@@ -3,6 +3,8 @@
 pub mod auth;
 pub mod ids;
 pub mod project;
+pub mod repository;
+pub mod research;
 pub mod technology;
 pub mod time;
 pub mod user;

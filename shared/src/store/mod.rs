@@ -2,10 +2,10 @@
 //! request's rate charge and bounded retry of `TransactionConflict`), batch reads, pagination.
 
 pub mod keys;
+pub mod kinds;
 pub mod projects;
 pub mod ratelimit;
 pub mod records;
-pub mod technologies;
 pub mod users;
 
 use std::collections::HashMap;

@@ -5,7 +5,9 @@ use aws_sdk_dynamodb::types::TransactWriteItem;
 use serde_json::{Map, Value};
 
 use super::{attr_n, attr_s, keys, n, s, to_item, tx, Item, Key, Store, StoreError};
+use crate::domain::project::breakdown;
 use crate::domain::Id;
+use crate::events::{emit, EventType};
 
 /// A record as stored: its fields plus id, project_id, created_at, updated_at, version.
 pub type Record = Map<String, Value>;
@@ -88,6 +90,46 @@ impl Store {
             .and_then(|i| Some((attr_n(&i, "project_id")? as Id, attr_s(&i, "kind")?))))
     }
 
+    /// The dashboard's view of a project in one Query: repositories, research tasks and
+    /// technologies (sort keys `REPO#…` to `TECH#…`), which brings the STATS item along.
+    pub async fn dashboard_records(
+        &self,
+        pid: Id,
+    ) -> Result<(Vec<(String, Record)>, Option<Item>), StoreError> {
+        let mut records = Vec::new();
+        let mut stats = None;
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+                .expression_attribute_values(":pk", s(keys::project_pk(pid)))
+                .expression_attribute_values(":from", s("REPO#"))
+                .expression_attribute_values(":to", s("TECH#~"))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(super::classify)?;
+            for item in out.items.unwrap_or_default() {
+                match attr_s(&item, "sk").as_deref() {
+                    Some("STATS") => stats = Some(item),
+                    Some(sk) if pointed_id(sk).is_some() => {
+                        let kind = sk.split('#').next().unwrap_or_default().to_string();
+                        records.push((kind, record_of(item)?));
+                    }
+                    _ => {}
+                }
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok((records, stats));
+            }
+        }
+    }
+
     /// Every record of a kind in a project (one Query, paged through).
     pub async fn records(&self, pid: Id, prefix: &str) -> Result<Vec<Record>, StoreError> {
         self.query_prefix(&keys::project_pk(pid), &format!("{prefix}#"), None, true)
@@ -95,5 +137,164 @@ impl Store {
             .into_iter()
             .map(record_of)
             .collect()
+    }
+}
+
+/// How a kind of record is kept: its sort-key prefix, the field unique per project (ignoring
+/// case), and the STATS counters it contributes to (a total and per-value breakdowns).
+pub struct RecordType {
+    pub prefix: &'static str,
+    pub unique_field: Option<&'static str>,
+    pub counter: &'static str,
+    pub breakdowns: &'static [&'static str],
+}
+
+/// Index of the uniqueness marker in `create` (and of the new marker in a renaming `update`).
+pub const CREATE_MARKER_INDEX: usize = 2;
+pub const UPDATE_MARKER_INDEX: usize = 2;
+/// `create_record` reports its j-th failed existence check as `Condition(CHECK_BASE + j)`.
+pub const CHECK_BASE: usize = 1000;
+
+fn text<'a>(r: &'a Record, name: &str) -> &'a str {
+    r.get(name).and_then(Value::as_str).unwrap_or("")
+}
+
+pub fn id_of(r: &Record) -> Id {
+    r.get("id").and_then(Value::as_u64).unwrap_or_default()
+}
+
+impl RecordType {
+    pub fn key(&self, pid: Id, id: Id) -> Key {
+        keys::item(pid, self.prefix, id)
+    }
+
+    fn marker(&self, pid: Id, r: &Record) -> Option<Key> {
+        self.unique_field
+            .map(|f| keys::project_unique(pid, self.prefix, &text(r, f).trim().to_lowercase()))
+    }
+
+    fn contribution(&self, r: &Record, sign: i64) -> Vec<(String, i64)> {
+        let mut c = vec![(self.counter.to_string(), sign)];
+        for field in self.breakdowns {
+            c.push((breakdown(self.counter, field, text(r, field)), sign));
+        }
+        c
+    }
+
+    fn marker_put(&self, pid: Id, r: &Record, table: &str) -> Option<TransactWriteItem> {
+        self.marker(pid, r).map(|k| {
+            let mut m = k.to_item();
+            m.insert("item_id".into(), n(id_of(r)));
+            tx::put(m, Some("attribute_not_exists(pk)")).build(table)
+        })
+    }
+}
+
+fn merge(mut a: Vec<(String, i64)>, b: Vec<(String, i64)>) -> Vec<(String, i64)> {
+    for (k, d) in b {
+        match a.iter_mut().find(|(n, _)| *n == k) {
+            Some((_, v)) => *v += d,
+            None => a.push((k, d)),
+        }
+    }
+    a
+}
+
+impl Store {
+    /// Creates a record with its id pointer, uniqueness marker (condition
+    /// `CREATE_MARKER_INDEX`), counters and events, atomically.
+    /// `must_exist` are keys checked in the same transaction (links to other items); the j-th
+    /// failing is reported as `Condition(CHECK_BASE + j)`.
+    pub async fn create_record(
+        &self,
+        rt: &RecordType,
+        pid: Id,
+        r: &Record,
+        events: Vec<(EventType, Value)>,
+        must_exist: &[Key],
+    ) -> Result<(), StoreError> {
+        let id = id_of(r);
+        let mut items = vec![
+            record_put(&rt.key(pid, id), r, None, &self.table)?,
+            pointer_put(id, pid, rt.prefix, &self.table),
+        ];
+        items.extend(rt.marker_put(pid, r, &self.table));
+        items.extend(counters(pid, &rt.contribution(r, 1), &self.table));
+        for (event, data) in events {
+            emit(&mut items, &self.table, pid, event, data)?;
+        }
+        let first_check = items.len();
+        items.extend(must_exist.iter().map(|k| tx::check_exists(k, &self.table)));
+        match self.transact(items).await {
+            Err(StoreError::Condition(i)) if i >= first_check => {
+                Err(StoreError::Condition(CHECK_BASE + i - first_check))
+            }
+            other => other,
+        }
+    }
+
+    /// Replaces `old` by `new` unless it changed meanwhile (condition 0); a changed unique
+    /// field moves the marker (condition `UPDATE_MARKER_INDEX` = taken); counters follow.
+    pub async fn update_record(
+        &self,
+        rt: &RecordType,
+        pid: Id,
+        old: &Record,
+        new: &Record,
+        events: Vec<(EventType, Value)>,
+        extra: Vec<TransactWriteItem>,
+    ) -> Result<(), StoreError> {
+        let mut items = vec![record_put(
+            &rt.key(pid, id_of(new)),
+            new,
+            Some(version_of(old)),
+            &self.table,
+        )?];
+        let (old_marker, new_marker) = (rt.marker(pid, old), rt.marker(pid, new));
+        if old_marker != new_marker {
+            if let Some(k) = old_marker {
+                items.push(tx::delete(&k, None, &self.table));
+            }
+            items.extend(rt.marker_put(pid, new, &self.table));
+        }
+        items.extend(counters(
+            pid,
+            &merge(rt.contribution(old, -1), rt.contribution(new, 1)),
+            &self.table,
+        ));
+        for (event, data) in events {
+            emit(&mut items, &self.table, pid, event, data)?;
+        }
+        items.extend(extra);
+        self.transact(items).await
+    }
+
+    /// Deletes records of one project with their pointers, markers and counters, plus any
+    /// `extra` items, in one transaction (condition 0 = the first record is already gone).
+    pub async fn delete_records(
+        &self,
+        pid: Id,
+        doomed: &[(&RecordType, &Record)],
+        extra: Vec<TransactWriteItem>,
+        events: Vec<(EventType, Value)>,
+    ) -> Result<(), StoreError> {
+        let mut items = Vec::new();
+        let mut deltas = Vec::new();
+        for (i, (rt, r)) in doomed.iter().enumerate() {
+            let id = id_of(r);
+            let cond = (i == 0).then_some("attribute_exists(pk)");
+            items.push(tx::delete(&rt.key(pid, id), cond, &self.table));
+            items.push(pointer_delete(id, &self.table));
+            if let Some(k) = rt.marker(pid, r) {
+                items.push(tx::delete(&k, None, &self.table));
+            }
+            deltas = merge(deltas, rt.contribution(r, -1));
+        }
+        items.extend(counters(pid, &deltas, &self.table));
+        items.extend(extra);
+        for (event, data) in events {
+            emit(&mut items, &self.table, pid, event, data)?;
+        }
+        self.transact(items).await
     }
 }

@@ -1,6 +1,74 @@
 //! One module per route group.
 
 pub mod auth;
+pub mod dashboard;
 pub mod meta;
 pub mod projects;
+pub mod repositories;
+pub mod research_tasks;
 pub mod technologies;
+
+use serde_json::{Map, Value};
+
+use crate::domain::validate::{Fields, Patch};
+use crate::domain::Id;
+
+/// A stored record in response form: exactly `fields`, in order, null when unset.
+pub(crate) fn shape(r: &Map<String, Value>, fields: &[&str]) -> Value {
+    Value::Object(
+        fields
+            .iter()
+            .map(|f| (f.to_string(), r.get(*f).cloned().unwrap_or(Value::Null)))
+            .collect(),
+    )
+}
+
+/// The optional body `project_id` of a collection write (0 = absent).
+pub(crate) fn body_project(f: &mut Fields<'_>) -> Option<Id> {
+    match f.int("project_id", Some(0), None) {
+        Patch::Value(n) if n > 0 => Some(n as Id),
+        _ => None,
+    }
+}
+
+/// Applies `change` to a record with optimistic concurrency: on a concurrent write the record
+/// is read again and the change re-applied (so no update is lost). Returns the stored record,
+/// or the store's error for the caller to map (e.g. a taken unique field).
+pub(crate) async fn update_retrying<K: crate::api::scope::ItemKind>(
+    state: &crate::api::AppState,
+    rt: &crate::store::records::RecordType,
+    item: crate::api::scope::ItemAccess<K>,
+    change: impl Fn(&crate::store::records::Record) -> crate::store::records::Record,
+    events: impl Fn(
+        &crate::store::records::Record,
+        &crate::store::records::Record,
+    ) -> Vec<(crate::events::EventType, Value)>,
+    extra: impl Fn() -> Vec<aws_sdk_dynamodb::types::TransactWriteItem>,
+) -> crate::api::ApiResult<Result<crate::store::records::Record, crate::store::StoreError>> {
+    use crate::store::records::{record_of, version_of};
+    use crate::store::StoreError;
+    let (pid, id, mut old) = (item.scope.id(), item.id, item.record);
+    for _ in 0..5 {
+        let mut new = change(&old);
+        new.insert(
+            "updated_at".into(),
+            Value::from(crate::domain::Timestamp::now().to_rfc3339()),
+        );
+        new.insert("version".into(), Value::from(version_of(&old) + 1));
+        match state
+            .store
+            .update_record(rt, pid, &old, &new, events(&old, &new), extra())
+            .await
+        {
+            Ok(()) => return Ok(Ok(new)),
+            Err(StoreError::Condition(0)) => match state.store.get(&rt.key(pid, id)).await? {
+                Some(item) => old = record_of(item)?,
+                None => return Err(crate::api::scope::ItemAccess::<K>::not_found(id)),
+            },
+            Err(e) => return Ok(Err(e)),
+        }
+    }
+    Err(crate::api::ApiError::unavailable(
+        "The item is being changed by others; retry shortly",
+    ))
+}

@@ -15,10 +15,11 @@ use crate::api::openapi::Problem;
 use crate::api::scope::{ItemAccess, ItemKind, ProjectScope};
 use crate::api::AppState;
 use crate::domain::technology::{matches_search, DOMAINS, FIELDS, STATUSES};
-use crate::domain::validate::{Kind, Patch, Spec};
+use crate::domain::validate::{Kind, Spec};
 use crate::domain::{new_id, Id, Timestamp};
-use crate::store::records::{version_of, Record};
-use crate::store::technologies::{CREATE_TITLE_INDEX, PREFIX, UPDATE_TITLE_INDEX};
+use crate::events::EventType;
+use crate::store::kinds::TECHNOLOGIES;
+use crate::store::records::{Record, CREATE_MARKER_INDEX, UPDATE_MARKER_INDEX};
 use crate::store::StoreError;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -33,7 +34,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 pub struct Tech;
 impl ItemKind for Tech {
-    const PREFIX: &'static str = PREFIX;
+    const PREFIX: &'static str = TECHNOLOGIES.prefix;
     const CODE: &'static str = "technology";
     const LABEL: &'static str = "Technology";
     const PARAM: &'static str = "technology_id";
@@ -95,27 +96,10 @@ pub struct TechnologyPage {
 
 /// The response form of a stored technology: documented fields in order, nulls included.
 pub fn technology_out(r: &Record) -> Value {
-    let mut out = Map::new();
-    out.insert("id".into(), r.get("id").cloned().unwrap_or(Value::Null));
-    out.insert(
-        "project_id".into(),
-        r.get("project_id").cloned().unwrap_or(Value::Null),
-    );
-    for spec in FIELDS {
-        out.insert(
-            spec.name.into(),
-            r.get(spec.name).cloned().unwrap_or(Value::Null),
-        );
-    }
-    out.insert(
-        "created_at".into(),
-        r.get("created_at").cloned().unwrap_or(Value::Null),
-    );
-    out.insert(
-        "updated_at".into(),
-        r.get("updated_at").cloned().unwrap_or(Value::Null),
-    );
-    Value::Object(out)
+    let mut fields = vec!["id", "project_id"];
+    fields.extend(FIELDS.iter().map(|s| s.name));
+    fields.extend(["created_at", "updated_at"]);
+    super::shape(r, &fields)
 }
 
 fn exists(title: &str) -> ApiError {
@@ -123,13 +107,6 @@ fn exists(title: &str) -> ApiError {
         "technology_exists",
         format!("Technology '{title}' already exists"),
     )
-}
-
-fn body_project(f: &mut crate::domain::validate::Fields<'_>) -> Option<Id> {
-    match f.int("project_id", Some(0), None) {
-        Patch::Value(0) | Patch::Null | Patch::Absent => None,
-        Patch::Value(n) => Some(n as Id),
-    }
 }
 
 /// Create a technology.
@@ -143,7 +120,7 @@ async fn create_technology(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let mut f = body.fields();
     let mut record = f.record(FIELDS, true);
-    let body_pid = body_project(&mut f);
+    let body_pid = super::body_project(&mut f);
     f.finish()?;
     let scope = scope.resolve(&state, body_pid, &[]).await?;
     let now = Timestamp::now().to_rfc3339();
@@ -153,9 +130,14 @@ async fn create_technology(
     record.insert("version".into(), Value::from(1));
     for attempt in 0..3 {
         record.insert("id".into(), Value::from(new_id()));
-        match state.store.create_technology(scope.id(), &record).await {
+        let event = (EventType::TechnologyCreated, technology_out(&record));
+        match state
+            .store
+            .create_record(&TECHNOLOGIES, scope.id(), &record, vec![event], &[])
+            .await
+        {
             Ok(()) => return Ok((StatusCode::CREATED, Json(technology_out(&record)))),
-            Err(StoreError::Condition(CREATE_TITLE_INDEX)) => {
+            Err(StoreError::Condition(CREATE_MARKER_INDEX)) => {
                 return Err(exists(record["title"].as_str().unwrap_or_default()))
             }
             Err(StoreError::Condition(0 | 1)) if attempt < 2 => continue,
@@ -190,7 +172,7 @@ async fn list_technologies(
     let scope = scope.resolve(&state, None, &[]).await?;
     let mut all: Vec<Record> = state
         .store
-        .records(scope.id(), PREFIX)
+        .records(scope.id(), TECHNOLOGIES.prefix)
         .await?
         .into_iter()
         .filter(|r| {
@@ -248,36 +230,29 @@ async fn update_technology(
     let mut f = body.fields();
     let changes = f.record(FIELDS, false);
     f.finish()?;
-    let pid = item.scope.id();
-    let mut old = item.record;
-    // Optimistic concurrency: a concurrent writer makes the versioned put fail; re-read, retry.
-    for attempt in 0..3 {
-        let mut new = old.clone();
-        new.extend(changes.clone());
-        new.insert(
-            "updated_at".into(),
-            Value::from(Timestamp::now().to_rfc3339()),
-        );
-        new.insert("version".into(), Value::from(version_of(&old) + 1));
-        match state.store.update_technology(pid, &old, &new).await {
-            Ok(()) => return Ok(Json(technology_out(&new))),
-            Err(StoreError::Condition(UPDATE_TITLE_INDEX)) if new["title"] != old["title"] => {
-                return Err(exists(new["title"].as_str().unwrap_or_default()))
-            }
-            Err(StoreError::Condition(0)) if attempt < 2 => {
-                let key = crate::store::technologies::key(pid, item.id);
-                match state.store.get(&key).await? {
-                    Some(i) => old = crate::store::records::record_of(i)?,
-                    None => return Err(ItemAccess::<Tech>::not_found(item.id)),
-                }
-            }
-            Err(e) => return Err(e.into()),
-        }
+    let result = super::update_retrying::<Tech>(
+        &state,
+        &TECHNOLOGIES,
+        item,
+        |old| {
+            let mut new = old.clone();
+            new.extend(changes.clone());
+            new
+        },
+        |_, new| vec![(EventType::TechnologyUpdated, technology_out(new))],
+        Vec::new,
+    )
+    .await?;
+    match result {
+        Ok(new) => Ok(Json(technology_out(&new))),
+        Err(StoreError::Condition(UPDATE_MARKER_INDEX)) => Err(exists(
+            changes
+                .get("title")
+                .and_then(Value::as_str)
+                .unwrap_or_default(),
+        )),
+        Err(e) => Err(e.into()),
     }
-    Err(ApiError::conflict(
-        "concurrent_update",
-        "The technology changed meanwhile; retry",
-    ))
 }
 
 /// Delete a technology.
@@ -288,13 +263,23 @@ async fn delete_technology(
     State(state): State<AppState>,
     item: ItemAccess<Tech>,
 ) -> ApiResult<StatusCode> {
-    match state
-        .store
-        .delete_technology(item.scope.id(), &item.record)
-        .await
-    {
-        Ok(()) => Ok(StatusCode::NO_CONTENT),
-        Err(StoreError::Condition(0)) => Err(ItemAccess::<Tech>::not_found(item.id)),
-        Err(e) => Err(e.into()),
-    }
+    let r = &item.record;
+    let event = (
+        EventType::TechnologyDeleted,
+        serde_json::json!({"id": item.id, "title": r.get("title")}),
+    );
+    super::research_tasks::delete_with_linked_tasks(
+        &state,
+        &item.scope,
+        &TECHNOLOGIES,
+        r,
+        "technology_id",
+        vec![event],
+    )
+    .await
+    .map_err(|e| match e.status {
+        StatusCode::NOT_FOUND => ItemAccess::<Tech>::not_found(item.id),
+        _ => e,
+    })?;
+    Ok(StatusCode::NO_CONTENT)
 }
