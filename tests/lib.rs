@@ -71,6 +71,7 @@ impl TestApp {
 
     /// An app whose configuration `tweak` adjusts (e.g. a low write limit).
     pub async fn with(tweak: impl FnOnce(&mut Config)) -> Self {
+        capture_logs();
         let env = provisioned();
         let mut config =
             Config::from_lookup(|k| env.get(k).cloned()).expect("config from provisioned env");
@@ -324,4 +325,68 @@ pub async fn fresh_minute_window() {
     if left < 20 {
         tokio::time::sleep(std::time::Duration::from_secs(left as u64 + 1)).await;
     }
+}
+
+/// Sends one plain HTTP/1.1 request (moto's presigned URLs are http) and returns the status.
+pub async fn http_send(method: &str, url: &str, content_type: &str, body: &[u8]) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rest = url.strip_prefix("http://").expect("an http URL");
+    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let mut stream = tokio::net::TcpStream::connect(host).await.expect("connect");
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(body).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    let text = String::from_utf8_lossy(&response);
+    text.split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Everything the code under test logged (INFO and above), for asserting what must never be
+/// logged. Installed once per test binary.
+pub fn captured_logs() -> String {
+    String::from_utf8_lossy(&LOGS.lock().unwrap()).into_owned()
+}
+
+static LOGS: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
+
+struct LogSink;
+
+impl std::io::Write for LogSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        LOGS.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+pub fn capture_logs() {
+    static INIT: std::sync::Once = std::sync::Once::new();
+    INIT.call_once(|| {
+        let _ = tracing_subscriber::fmt()
+            .json()
+            .with_max_level(tracing::Level::INFO)
+            .with_writer(|| LogSink)
+            .try_init();
+    });
+}
+
+/// Multipart body with one `file` field.
+pub fn multipart(filename: &str, content_type: &str, data: &[u8]) -> (String, Vec<u8>) {
+    let boundary = format!("cc{}", uuid::Uuid::new_v4().simple());
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\nContent-Type: {content_type}\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(data);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
 }

@@ -42,7 +42,7 @@ start() {
     fi
     mkdir -p "$DEV_DIR"
     # setsid: own process group, so a Ctrl-C in the calling terminal does not kill moto mid-test
-    setsid "$VENV/bin/moto_server" -H "$HOST" -p "$PORT" >"$LOG_FILE" 2>&1 < /dev/null &
+    setsid "$VENV/bin/python" "$ROOT/infra/local/moto_server.py" "$HOST" "$PORT" >"$LOG_FILE" 2>&1 < /dev/null &
     local pid=$!
     echo "$pid" >"$PID_FILE"
     local deadline=$((SECONDS + 30))

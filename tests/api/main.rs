@@ -2,8 +2,11 @@
 
 mod auth;
 mod conventions;
+mod dashboard;
 mod projects;
 mod ratelimit;
+mod repositories;
+mod research_tasks;
 mod store;
 mod technologies;
 mod template;

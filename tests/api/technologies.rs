@@ -11,7 +11,15 @@ async fn tech(app: &TestApp, u: &TestUser, pid: &Value, body: Value) -> Value {
         .json(body)
         .send()
         .await;
-    assert_eq!(r.status, 201, "{}", r.text);
+    if r.status != 201 {
+        let logs = cc_tests::captured_logs();
+        let id = r.body["request_id"].as_str().unwrap_or("-").to_string();
+        let line = logs
+            .lines()
+            .find(|l| l.contains(&id) && (l.contains("ERROR") || l.contains("WARN")))
+            .unwrap_or("");
+        panic!("{} {}\n{line}", r.status, r.text);
+    }
     r.body
 }
 

@@ -167,7 +167,11 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::RateLimited => ApiError::rate_limited(),
             StoreError::Unavailable(cause) => {
-                tracing::warn!(error = %cause, "DynamoDB unavailable");
+                tracing::warn!(
+                    request_id = context::request_id().unwrap_or_default(),
+                    error = %cause,
+                    "DynamoDB unavailable"
+                );
                 ApiError::unavailable("The database is busy; retry shortly")
             }
             other => ApiError::internal(other),

@@ -42,11 +42,20 @@ pub enum StoreError {
     Other(String),
 }
 
-fn classify<E: ProvideErrorMetadata + std::fmt::Debug>(e: SdkError<E>) -> StoreError {
+fn classify<E>(e: SdkError<E>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
     let code = e.code().unwrap_or_default().to_string();
+    let server_side = e
+        .raw_response()
+        .is_some_and(|r| r.status().is_server_error());
     match &e {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => {
-            StoreError::Unavailable(format!("{e:?}"))
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            StoreError::Unavailable(aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string())
+        }
+        _ if server_side => {
+            StoreError::Unavailable(aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string())
         }
         _ if code.contains("Throttl")
             || code == "ProvisionedThroughputExceededException"
@@ -56,7 +65,7 @@ fn classify<E: ProvideErrorMetadata + std::fmt::Debug>(e: SdkError<E>) -> StoreE
         {
             StoreError::Unavailable(code)
         }
-        _ => StoreError::Other(format!("{code}: {}", e.message().unwrap_or_default())),
+        _ => StoreError::Other(aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string()),
     }
 }
 
