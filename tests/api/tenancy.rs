@@ -143,3 +143,148 @@ async fn superusers_act_as_owners_everywhere() {
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["description"], "audited");
 }
+
+#[tokio::test]
+async fn every_item_route_of_every_kind_is_sealed() {
+    let app = TestApp::new().await;
+    let owner = app.user().await;
+    let stranger = app.user().await;
+    let p = app.project(&owner, "Vault").await;
+    app.project(&stranger, "Own").await;
+    let h = p["id"].to_string();
+    let post = |path: &'static str, body: serde_json::Value| {
+        let app = &app;
+        let owner = &owner;
+        let h = h.clone();
+        async move {
+            let r = app
+                .post(path)
+                .bearer(&owner.access)
+                .header("x-project-id", &h)
+                .json(body)
+                .send()
+                .await;
+            assert_eq!(r.status, 201, "{}", r.text);
+            r.body["id"].as_u64().unwrap()
+        }
+    };
+    let tech = post("/api/v1/technologies", json!({"title": "T"})).await;
+    let repo = post("/api/v1/repositories", json!({"owner": "o", "name": "r"})).await;
+    let task = post(
+        "/api/v1/research-tasks",
+        json!({"title": "K", "technology_id": tech}),
+    )
+    .await;
+
+    let t = format!("/api/v1/research-tasks/{task}");
+    let routes: Vec<(http::Method, String, &str)> = vec![
+        (
+            http::Method::GET,
+            format!("/api/v1/technologies/{tech}"),
+            "technology_not_found",
+        ),
+        (
+            http::Method::PATCH,
+            format!("/api/v1/technologies/{tech}"),
+            "technology_not_found",
+        ),
+        (
+            http::Method::DELETE,
+            format!("/api/v1/technologies/{tech}"),
+            "technology_not_found",
+        ),
+        (
+            http::Method::GET,
+            format!("/api/v1/repositories/{repo}"),
+            "repository_not_found",
+        ),
+        (
+            http::Method::PATCH,
+            format!("/api/v1/repositories/{repo}"),
+            "repository_not_found",
+        ),
+        (
+            http::Method::DELETE,
+            format!("/api/v1/repositories/{repo}"),
+            "repository_not_found",
+        ),
+        (
+            http::Method::POST,
+            format!("/api/v1/repositories/{repo}/sync"),
+            "repository_not_found",
+        ),
+        (http::Method::GET, t.clone(), "research_task_not_found"),
+        (http::Method::PATCH, t.clone(), "research_task_not_found"),
+        (http::Method::DELETE, t.clone(), "research_task_not_found"),
+        (
+            http::Method::PATCH,
+            format!("{t}/status?new_status=blocked"),
+            "research_task_not_found",
+        ),
+        (
+            http::Method::PATCH,
+            format!("{t}/progress?progress_percentage=5"),
+            "research_task_not_found",
+        ),
+        (
+            http::Method::GET,
+            format!("{t}/documents"),
+            "research_task_not_found",
+        ),
+        (
+            http::Method::POST,
+            format!("{t}/documents/upload-url"),
+            "research_task_not_found",
+        ),
+        (
+            http::Method::POST,
+            format!("{t}/documents/complete"),
+            "research_task_not_found",
+        ),
+        (
+            http::Method::GET,
+            format!("{t}/documents/1/download"),
+            "research_task_not_found",
+        ),
+    ];
+    for (method, path, code) in routes {
+        let r = app
+            .req(method.clone(), &path)
+            .bearer(&stranger.access)
+            .json(json!({"title": "x", "filename": "f", "size": 1, "document_id": 1}))
+            .send()
+            .await;
+        assert_eq!(r.status, 404, "{method} {path}: {}", r.text);
+        assert_eq!(r.body["code"], code, "{method} {path}");
+    }
+    for list in [
+        "/api/v1/technologies",
+        "/api/v1/research-tasks",
+        "/api/v1/repositories",
+        "/api/v1/dashboard/stats",
+    ] {
+        let r = app.get(list).bearer(&stranger.access).send().await;
+        assert_eq!(r.status, 200, "{list}");
+        assert!(
+            !r.text.contains("\"T\"") && !r.text.contains("o/r") && !r.text.contains("\"K\""),
+            "{list}: {}",
+            r.text
+        );
+    }
+    // Untouched for the owner.
+    let r = app.get(&t).bearer(&owner.access).send().await;
+    assert_eq!(r.body["status"], "pending");
+    let r = app
+        .get(&format!("/api/v1/projects/{}/stats", p["id"]))
+        .bearer(&owner.access)
+        .send()
+        .await;
+    assert_eq!(
+        (
+            r.body["technology_count"].clone(),
+            r.body["repository_count"].clone(),
+            r.body["research_task_count"].clone()
+        ),
+        (json!(1), json!(1), json!(1))
+    );
+}
