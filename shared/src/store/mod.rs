@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Delete, KeysAndAttributes, Put, TransactWriteItem, Update,
 };
@@ -283,26 +284,17 @@ impl Store {
         Ok(found)
     }
 
-    /// One page of a partition in sort-key order from `begins_with(sk, prefix)`.
-    pub async fn query_prefix(
+    /// Runs a Query to the end (or until `limit` items), page by page.
+    pub async fn paginate(
         &self,
-        pk: &str,
-        prefix: &str,
+        query: QueryFluentBuilder,
         limit: Option<i32>,
-        forward: bool,
     ) -> Result<Vec<Item>, StoreError> {
         let mut items = Vec::new();
         let mut start: Option<Item> = None;
         loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :p)")
-                .expression_attribute_values(":pk", s(pk))
-                .expression_attribute_values(":p", s(prefix))
-                .scan_index_forward(forward)
-                .consistent_read(true)
+            let out = query
+                .clone()
                 .set_limit(limit.map(|l| l - items.len() as i32))
                 .set_exclusive_start_key(start)
                 .send()
@@ -316,7 +308,27 @@ impl Store {
         }
     }
 
-    /// A page of a GSI partition (`gsi1`/`gsi2`), optionally limited.
+    /// A partition's items whose sort key begins with `prefix`, in sort-key order.
+    pub async fn query_prefix(
+        &self,
+        pk: &str,
+        prefix: &str,
+        limit: Option<i32>,
+        forward: bool,
+    ) -> Result<Vec<Item>, StoreError> {
+        let q = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :p)")
+            .expression_attribute_values(":pk", s(pk))
+            .expression_attribute_values(":p", s(prefix))
+            .scan_index_forward(forward)
+            .consistent_read(true);
+        self.paginate(q, limit).await
+    }
+
+    /// A GSI partition (`gsi1`/`gsi2`), optionally limited.
     pub async fn query_index(
         &self,
         index: &str,
@@ -325,59 +337,34 @@ impl Store {
         forward: bool,
     ) -> Result<Vec<Item>, StoreError> {
         let (pk_name, _) = index_keys(index);
-        let mut items = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(index)
-                .key_condition_expression("#pk = :pk")
-                .expression_attribute_names("#pk", pk_name)
-                .expression_attribute_values(":pk", s(pk))
-                .scan_index_forward(forward)
-                .set_limit(limit.map(|l| l - items.len() as i32))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(classify)?;
-            items.extend(out.items.unwrap_or_default());
-            start = out.last_evaluated_key;
-            if start.is_none() || limit.is_some_and(|l| items.len() as i32 >= l) {
-                return Ok(items);
-            }
-        }
+        let q = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(index)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", pk_name)
+            .expression_attribute_values(":pk", s(pk))
+            .scan_index_forward(forward);
+        self.paginate(q, limit).await
     }
 
-    /// Every key of a partition (for cascading deletes), page by page.
+    /// Every key of a partition (for cascading deletes).
     pub async fn partition_keys(&self, pk: &str) -> Result<Vec<Key>, StoreError> {
-        let mut keys = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s(pk))
-                .projection_expression("pk, sk")
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(classify)?;
-            keys.extend(
-                out.items
-                    .unwrap_or_default()
-                    .iter()
-                    .filter_map(Key::of_item),
-            );
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                return Ok(keys);
-            }
-        }
+        let q = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(pk))
+            .projection_expression("pk, sk")
+            .consistent_read(true);
+        Ok(self
+            .paginate(q, None)
+            .await?
+            .iter()
+            .filter_map(Key::of_item)
+            .collect())
     }
 
     /// Deletes keys 25 at a time, retrying unprocessed ones.

@@ -96,38 +96,28 @@ impl Store {
         &self,
         pid: Id,
     ) -> Result<(Vec<(String, Record)>, Option<Item>), StoreError> {
+        let q = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+            .expression_attribute_values(":pk", s(keys::project_pk(pid)))
+            .expression_attribute_values(":from", s("REPO#"))
+            .expression_attribute_values(":to", s("TECH#~"))
+            .consistent_read(true);
         let mut records = Vec::new();
         let mut stats = None;
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
-                .expression_attribute_values(":pk", s(keys::project_pk(pid)))
-                .expression_attribute_values(":from", s("REPO#"))
-                .expression_attribute_values(":to", s("TECH#~"))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(super::classify)?;
-            for item in out.items.unwrap_or_default() {
-                match attr_s(&item, "sk").as_deref() {
-                    Some("STATS") => stats = Some(item),
-                    Some(sk) if pointed_id(sk).is_some() => {
-                        let kind = sk.split('#').next().unwrap_or_default().to_string();
-                        records.push((kind, record_of(item)?));
-                    }
-                    _ => {}
+        for item in self.paginate(q, None).await? {
+            match attr_s(&item, "sk").as_deref() {
+                Some("STATS") => stats = Some(item),
+                Some(sk) if pointed_id(sk).is_some() => {
+                    let kind = sk.split('#').next().unwrap_or_default().to_string();
+                    records.push((kind, record_of(item)?));
                 }
-            }
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                return Ok((records, stats));
+                _ => {}
             }
         }
+        Ok((records, stats))
     }
 
     /// Every record of a kind in a project (one Query, paged through).

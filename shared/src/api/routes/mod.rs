@@ -31,6 +31,16 @@ pub(crate) fn body_project(f: &mut Fields<'_>) -> Option<Id> {
     }
 }
 
+/// A record with `changes` laid over it.
+pub(crate) fn overlay(
+    old: &Map<String, Value>,
+    changes: &Map<String, Value>,
+) -> Map<String, Value> {
+    let mut new = old.clone();
+    new.extend(changes.clone());
+    new
+}
+
 /// Applies `change` to a record with optimistic concurrency: on a concurrent write the record
 /// is read again and the change re-applied (so no update is lost). Returns the stored record,
 /// or the store's error for the caller to map (e.g. a taken unique field).

@@ -346,11 +346,7 @@ async fn update_repository(
         &state,
         &REPOSITORIES,
         item,
-        |old| {
-            let mut new = old.clone();
-            new.extend(changes.clone());
-            new
-        },
+        |old| super::overlay(old, &changes),
         |_, _| vec![],
         Vec::new,
     )

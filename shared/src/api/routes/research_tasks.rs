@@ -159,8 +159,7 @@ fn change_events(old: Option<&Record>, new: &Record) -> Vec<(EventType, Value)> 
 
 /// A stored task with `changes` applied and the completion rule settled.
 fn changed(old: &Record, changes: &Map<String, Value>) -> Record {
-    let mut new = old.clone();
-    new.extend(changes.clone());
+    let mut new = super::overlay(old, changes);
     settle_completion(&mut new, &Timestamp::now());
     new
 }

@@ -234,11 +234,7 @@ async fn update_technology(
         &state,
         &TECHNOLOGIES,
         item,
-        |old| {
-            let mut new = old.clone();
-            new.extend(changes.clone());
-            new
-        },
+        |old| super::overlay(old, &changes),
         |_, new| vec![(EventType::TechnologyUpdated, technology_out(new))],
         Vec::new,
     )
