@@ -424,8 +424,45 @@ async fn documents_upload_presign_complete_download_delete() {
         .await
         .problem(404, "research_task_not_found");
 
+    // A second task's document goes with the project.
+    let t2 = task(&app, &u, &p["id"], json!({"title": "Keep notes"})).await;
+    let (ct, body) = multipart("keep.txt", "text/plain", b"kept");
+    let r = app
+        .post(&format!("/api/v1/research-tasks/{}/documents", t2["id"]))
+        .bearer(&u.access)
+        .header("content-type", &ct)
+        .raw(body)
+        .send()
+        .await;
+    let kept = r.body["uploaded_documents"][0]["file_path"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
     let r = app.delete(&url).bearer(&u.access).send().await;
     assert_eq!(r.status, 204);
+    assert!(s3
+        .head_object()
+        .bucket(bucket)
+        .key(&kept)
+        .send()
+        .await
+        .is_ok());
+    let r = app
+        .delete(&format!("/api/v1/projects/{}", p["id"]))
+        .bearer(&u.access)
+        .send()
+        .await;
+    assert_eq!(r.status, 204);
+    assert!(
+        s3.head_object()
+            .bucket(bucket)
+            .key(&kept)
+            .send()
+            .await
+            .is_err(),
+        "project delete removes documents"
+    );
     for d in &docs {
         let gone = s3
             .head_object()

@@ -8,7 +8,6 @@ use std::collections::HashMap;
 
 use axum::extract::{FromRequestParts, RawPathParams};
 use axum::http::request::Parts;
-use axum::http::StatusCode;
 
 use super::auth::{Caller, Principal};
 use super::error::{ApiError, ApiResult};
@@ -119,6 +118,19 @@ impl Caller {
             ApiError::forbidden("not_a_member", format!("Not a member of project {pid}"))
         })
     }
+}
+
+/// The integer path parameter `name` (422 int_parsing naming it).
+async fn path_param_id(parts: &mut Parts, state: &AppState, name: &str) -> ApiResult<Id> {
+    let params = RawPathParams::from_request_parts(parts, state)
+        .await
+        .map_err(ApiError::internal)?;
+    let raw = params
+        .iter()
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+        .unwrap_or_default();
+    path_id(&raw, name)
 }
 
 /// Parses the project hints of a request: X-Project-ID and query project_id (0 = absent).
@@ -247,21 +259,7 @@ impl FromRequestParts<AppState> for ProjectPath {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let caller = Caller::from_request_parts(parts, state).await?;
-        let params = RawPathParams::from_request_parts(parts, state)
-            .await
-            .map_err(|_| {
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal_error",
-                    "An unexpected error occurred",
-                )
-            })?;
-        let raw = params
-            .iter()
-            .find(|(k, _)| *k == "project_id")
-            .map(|(_, v)| v.to_string())
-            .unwrap_or_default();
-        let pid = path_id(&raw, "project_id")?;
+        let pid = path_param_id(parts, state, "project_id").await?;
         let (header, query) = hints(parts)?;
         // Another project named in the header or query makes this item invisible.
         if [header, query].iter().flatten().any(|h| *h != pid) {
@@ -307,15 +305,7 @@ impl<K: ItemKind> FromRequestParts<AppState> for ItemAccess<K> {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let caller = Caller::from_request_parts(parts, state).await?;
-        let params = RawPathParams::from_request_parts(parts, state)
-            .await
-            .map_err(ApiError::internal)?;
-        let raw = params
-            .iter()
-            .find(|(k, _)| *k == K::PARAM)
-            .map(|(_, v)| v.to_string())
-            .unwrap_or_default();
-        let id = path_id(&raw, K::PARAM)?;
+        let id = path_param_id(parts, state, K::PARAM).await?;
         let (header, query) = hints(parts)?;
         let pid = match state.store.locate(id).await? {
             Some((pid, kind)) if kind == K::PREFIX => pid,
@@ -345,6 +335,7 @@ impl<K: ItemKind> FromRequestParts<AppState> for ItemAccess<K> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::StatusCode;
 
     #[test]
     fn precedence_and_mismatch() {

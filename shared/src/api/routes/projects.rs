@@ -346,8 +346,17 @@ async fn delete_project(
     ProjectPath(scope): ProjectPath,
 ) -> ApiResult<StatusCode> {
     scope.require_owner()?;
+    // The documents' objects live in S3: note them before the records go.
+    let tasks = state
+        .store
+        .records(scope.id(), crate::store::kinds::RESEARCH_TASKS.prefix)
+        .await?;
     match state.store.delete_project(&scope.project).await {
-        Ok(()) => Ok(StatusCode::NO_CONTENT),
+        Ok(()) => {
+            super::research_tasks::remove_documents(&state, &tasks.iter().collect::<Vec<_>>())
+                .await;
+            Ok(StatusCode::NO_CONTENT)
+        }
         Err(StoreError::Condition(0)) => Err(ApiError::project_not_found(scope.id())),
         Err(e) => Err(e.into()),
     }

@@ -492,7 +492,7 @@ fn documents(r: &Record) -> Vec<Value> {
 
 /// Deletes the S3 objects of deleted tasks. Their records are gone already; a failure here
 /// leaves only unreachable objects, so it is logged rather than failing the request.
-async fn remove_documents(state: &AppState, tasks: &[&Record]) {
+pub(crate) async fn remove_documents(state: &AppState, tasks: &[&Record]) {
     let keys: Vec<String> = tasks
         .iter()
         .flat_map(|t| documents(t))
