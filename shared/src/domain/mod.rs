@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod ids;
+pub mod jobs;
 pub mod project;
 pub mod repository;
 pub mod research;
