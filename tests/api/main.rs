@@ -3,6 +3,7 @@
 mod auth;
 mod conventions;
 mod dashboard;
+mod jobs;
 mod projects;
 mod ratelimit;
 mod repositories;

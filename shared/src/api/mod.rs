@@ -67,6 +67,7 @@ pub const GROUPS: &[(&str, GroupRoutes)] = &[
     ("api-technologies", routes::technologies::routes),
     ("api-research-tasks", routes::research_tasks::routes),
     ("api-dashboard", routes::dashboard::routes),
+    ("api-jobs", routes::jobs::routes),
 ];
 
 /// Every route of every group (dev server, OpenAPI document, tests).

@@ -24,3 +24,11 @@ pub const RESEARCH_TASKS: RecordType = RecordType {
     counter: "research_tasks",
     breakdowns: &["status"],
 };
+
+/// Jobs: counters by status (every transition moves one).
+pub const JOBS: RecordType = RecordType {
+    prefix: "JOB",
+    unique_field: None,
+    counter: "jobs",
+    breakdowns: &["status"],
+};

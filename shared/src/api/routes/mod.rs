@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod dashboard;
+pub mod jobs;
 pub mod meta;
 pub mod projects;
 pub mod repositories;

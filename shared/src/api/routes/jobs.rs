@@ -1,0 +1,485 @@
+//! `/api/v1/jobs` (API.md §7): background jobs of a project — create, inspect, update, cancel,
+//! delete, progress, active list and statistics. (Dispatch to the job queues arrives with the
+//! job runner.)
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::{body_project, overlay, shape, update_retrying};
+use crate::api::error::{ApiError, ApiResult};
+use crate::api::extract::{JsonObject, QueryMap};
+use crate::api::openapi::Problem;
+use crate::api::scope::{ItemAccess, ItemKind, ProjectScope};
+use crate::api::AppState;
+use crate::domain::jobs::{
+    statistics, transition, validate_parameters, JobFacts, JobStatus, JobType, TransitionError,
+};
+use crate::domain::validate::{EnumValues, Kind, Patch, Spec};
+use crate::domain::{new_id, Id, Timestamp};
+use crate::store::kinds::JOBS;
+use crate::store::records::Record;
+use crate::store::StoreError;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_jobs, create_job))
+        .routes(routes!(get_job, update_job, delete_job))
+        .routes(routes!(cancel_job))
+        .routes(routes!(job_progress))
+        .routes(routes!(active_jobs))
+        .routes(routes!(job_statistics))
+}
+
+pub struct JobKind;
+impl ItemKind for JobKind {
+    const PREFIX: &'static str = JOBS.prefix;
+    const CODE: &'static str = "job";
+    const LABEL: &'static str = "Job";
+    const PARAM: &'static str = "job_id";
+}
+
+const OUT: &[&str] = &[
+    "id",
+    "project_id",
+    "job_type",
+    "status",
+    "progress",
+    "current_step",
+    "parameters",
+    "tags",
+    "result",
+    "error",
+    "created_by",
+    "celery_task_id",
+    "created_at",
+    "started_at",
+    "completed_at",
+    "duration_seconds",
+];
+
+/// Seconds between two stored timestamps, when both are set.
+fn seconds_between(r: &Record, from: &str, to: &str) -> Option<f64> {
+    let t = |k: &str| r.get(k).and_then(Value::as_str).and_then(Timestamp::parse);
+    let (a, b) = (t(from)?, t(to)?);
+    Some(((b.0 - a.0).as_seconds_f64() * 1000.0).round() / 1000.0)
+}
+
+fn status_of(r: &Record) -> JobStatus {
+    r.get("status")
+        .and_then(Value::as_str)
+        .and_then(JobStatus::parse)
+        .unwrap_or(JobStatus::Pending)
+}
+
+/// The response form of a job.
+pub fn job_out(r: &Record) -> Value {
+    let mut v = shape(r, OUT);
+    v["duration_seconds"] = json!(seconds_between(r, "started_at", "completed_at"));
+    v
+}
+
+/// Job (documentation shape).
+#[allow(dead_code)]
+#[derive(Serialize, ToSchema)]
+pub struct Job {
+    id: Id,
+    project_id: Id,
+    #[schema(example = "batch_import")]
+    job_type: String,
+    #[schema(example = "pending")]
+    status: String,
+    progress: i64,
+    current_step: Option<String>,
+    parameters: Map<String, Value>,
+    tags: Map<String, Value>,
+    result: Option<Map<String, Value>>,
+    error: Option<String>,
+    created_by: Option<Id>,
+    /// Queue message id of the last dispatch (name kept for existing clients).
+    celery_task_id: Option<String>,
+    #[schema(format = DateTime)]
+    created_at: String,
+    #[schema(format = DateTime)]
+    started_at: Option<String>,
+    #[schema(format = DateTime)]
+    completed_at: Option<String>,
+    duration_seconds: Option<f64>,
+}
+
+#[allow(dead_code)]
+#[derive(Serialize, ToSchema)]
+pub struct JobList {
+    jobs: Vec<Job>,
+    total: usize,
+    skip: usize,
+    limit: usize,
+}
+
+/// Create a job (pending, not dispatched); its parameters are checked against its type.
+#[utoipa::path(post, path = "/api/v1/jobs", tag = "jobs", security(("bearer" = [])), request_body = Job,
+    responses((status = 201, body = Job), (status = 400, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
+async fn create_job(
+    State(state): State<AppState>,
+    scope: ProjectScope,
+    body: JsonObject,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let mut f = body.fields();
+    let job_type = match f.enumeration::<JobType>("job_type") {
+        Patch::Value(t) => Some(t),
+        _ if f.has_error("job_type") => None,
+        _ => {
+            f.error("job_type", "missing", "Field required");
+            None
+        }
+    };
+    let parameters = f.object("parameters").value().unwrap_or_default();
+    let tags = f.object("tags").value().unwrap_or_default();
+    let body_pid = body_project(&mut f);
+    if let Some(t) = job_type {
+        if !f.has_error("parameters") {
+            if let Err(errors) = validate_parameters(t, &parameters) {
+                errors.into_iter().for_each(|e| f.push(e));
+            }
+        }
+    }
+    f.finish()?;
+    let job_type = job_type.ok_or_else(|| ApiError::internal("job_type checked above"))?;
+    let scope = scope.resolve(&state, body_pid, &[]).await?;
+    let now = Timestamp::now().to_rfc3339();
+    let mut record = Record::new();
+    for (k, v) in [
+        ("project_id", json!(scope.id())),
+        ("job_type", json!(job_type.as_str())),
+        ("status", json!("pending")),
+        ("progress", json!(0)),
+        ("current_step", Value::Null),
+        ("parameters", Value::Object(parameters)),
+        ("tags", Value::Object(tags)),
+        ("result", Value::Null),
+        ("error", Value::Null),
+        ("created_by", json!(scope.principal.id())),
+        ("celery_task_id", Value::Null),
+        ("created_at", json!(now)),
+        ("updated_at", json!(now)),
+        ("started_at", Value::Null),
+        ("completed_at", Value::Null),
+        ("attempts", json!(0)),
+        ("version", json!(1)),
+    ] {
+        record.insert(k.into(), v);
+    }
+    for attempt in 0..3 {
+        record.insert("id".into(), json!(new_id()));
+        match state
+            .store
+            .create_record(&JOBS, scope.id(), &record, vec![], &[])
+            .await
+        {
+            Ok(()) => return Ok((StatusCode::CREATED, Json(job_out(&record)))),
+            Err(StoreError::Condition(0 | 1)) if attempt < 2 => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::internal("could not allocate a job id"))
+}
+
+/// Newest first.
+fn newest_first(jobs: &mut [Record]) {
+    let key = |r: &Record| (r.get("id").and_then(Value::as_u64).unwrap_or(0),);
+    jobs.sort_by_key(|r| std::cmp::Reverse(key(r)));
+}
+
+/// A project's jobs, newest first.
+#[utoipa::path(get, path = "/api/v1/jobs", tag = "jobs", security(("bearer" = [])),
+    params(("project_id" = Option<i64>, Query), ("status_filter" = Option<String>, Query), ("job_type" = Option<String>, Query),
+           ("skip" = Option<i64>, Query, minimum = 0), ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000)),
+    responses((status = 200, body = JobList), (status = 400, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
+async fn list_jobs(
+    State(state): State<AppState>,
+    scope: ProjectScope,
+    query: QueryMap,
+) -> ApiResult<Json<Value>> {
+    let mut f = query.fields();
+    let skip = f.int_or("skip", 0, Some(0), None) as usize;
+    let limit = f.int_or("limit", 100, Some(1), Some(1000)) as usize;
+    let filters = f.record(
+        &[
+            Spec::opt("status_filter", Kind::Enum(JobStatus::VALUES)),
+            Spec::opt("job_type", Kind::Enum(JobType::VALUES)),
+        ],
+        false,
+    );
+    f.finish()?;
+    let scope = scope.resolve(&state, None, &[]).await?;
+    let mut jobs: Vec<Record> = state
+        .store
+        .records(scope.id(), JOBS.prefix)
+        .await?
+        .into_iter()
+        .filter(|r| {
+            filters
+                .get("status_filter")
+                .is_none_or(|s| s.is_null() || r.get("status") == Some(s))
+                && filters
+                    .get("job_type")
+                    .is_none_or(|t| t.is_null() || r.get("job_type") == Some(t))
+        })
+        .collect();
+    newest_first(&mut jobs);
+    let total = jobs.len();
+    let page: Vec<Value> = jobs.iter().skip(skip).take(limit).map(job_out).collect();
+    Ok(Json(
+        json!({"jobs": page, "total": total, "skip": skip, "limit": limit}),
+    ))
+}
+
+/// One job.
+#[utoipa::path(get, path = "/api/v1/jobs/{job_id}", tag = "jobs", security(("bearer" = [])),
+    params(("job_id" = i64, Path, minimum = 1)),
+    responses((status = 200, body = Job), (status = 404, body = Problem)))]
+async fn get_job(item: ItemAccess<JobKind>) -> Json<Value> {
+    Json(job_out(&item.record))
+}
+
+fn terminal(id: Id, status: JobStatus) -> ApiError {
+    ApiError::conflict(
+        "job_terminal",
+        format!("Job {id} is already in terminal state: {status}"),
+    )
+}
+
+/// Applies a status change's bookkeeping: running sets started_at once; terminal statuses set
+/// completed_at.
+fn settle_times(r: &mut Record, now: &str) {
+    let status = status_of(r);
+    if status == JobStatus::Running && r.get("started_at").is_none_or(Value::is_null) {
+        r.insert("started_at".into(), json!(now));
+    }
+    if status.is_terminal() && r.get("completed_at").is_none_or(Value::is_null) {
+        r.insert("completed_at".into(), json!(now));
+    }
+}
+
+/// Update a job's status, progress, step, result or error. PUT is accepted as PATCH.
+#[utoipa::path(patch, path = "/api/v1/jobs/{job_id}", tag = "jobs", security(("bearer" = [])),
+    params(("job_id" = i64, Path, minimum = 1)), request_body = Job,
+    responses((status = 200, body = Job), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn update_job(
+    State(state): State<AppState>,
+    item: ItemAccess<JobKind>,
+    body: JsonObject,
+) -> ApiResult<Json<Value>> {
+    let mut f = body.fields();
+    let changes = f.record(
+        &[
+            Spec::or(
+                "status",
+                Kind::Enum(JobStatus::VALUES),
+                crate::domain::validate::DefaultValue::Str("pending"),
+            ),
+            Spec::or(
+                "progress",
+                Kind::Int {
+                    min: Some(0),
+                    max: Some(100),
+                },
+                crate::domain::validate::DefaultValue::Int(0),
+            ),
+            Spec::opt("current_step", Kind::Str { min: 0, max: 255 }),
+            Spec::opt("result", Kind::Obj),
+            Spec::opt(
+                "error",
+                Kind::Str {
+                    min: 0,
+                    max: 100_000,
+                },
+            ),
+            Spec::opt(
+                "traceback",
+                Kind::Str {
+                    min: 0,
+                    max: 100_000,
+                },
+            ),
+        ],
+        false,
+    );
+    f.finish()?;
+    let id = item.id;
+    let requested = changes
+        .get("status")
+        .and_then(Value::as_str)
+        .and_then(JobStatus::parse);
+    if let Some(to) = requested {
+        if let Err(TransitionError::Terminal(s)) = transition(status_of(&item.record), to) {
+            return Err(terminal(id, s));
+        }
+    }
+    let refused = std::sync::Mutex::new(None);
+    let result = update_retrying::<JobKind>(
+        &state,
+        &JOBS,
+        item,
+        |old| {
+            let mut new = overlay(old, &changes);
+            if let Some(to) = requested {
+                if let Err(TransitionError::Terminal(s)) = transition(status_of(old), to) {
+                    *refused.lock().unwrap_or_else(|e| e.into_inner()) = Some(s);
+                    return old.clone();
+                }
+            }
+            settle_times(&mut new, &Timestamp::now().to_rfc3339());
+            new
+        },
+        |_, _| vec![],
+        Vec::new,
+    )
+    .await??;
+    if let Some(s) = *refused.lock().unwrap_or_else(|e| e.into_inner()) {
+        return Err(terminal(id, s));
+    }
+    Ok(Json(job_out(&result)))
+}
+
+/// Delete a job (not while it runs).
+#[utoipa::path(delete, path = "/api/v1/jobs/{job_id}", tag = "jobs", security(("bearer" = [])),
+    params(("job_id" = i64, Path, minimum = 1)),
+    responses((status = 204), (status = 400, body = Problem), (status = 404, body = Problem)))]
+async fn delete_job(
+    State(state): State<AppState>,
+    item: ItemAccess<JobKind>,
+) -> ApiResult<StatusCode> {
+    if status_of(&item.record) == JobStatus::Running {
+        return Err(ApiError::bad_request(
+            "job_running",
+            format!("Cannot delete running job {}. Cancel it first.", item.id),
+        ));
+    }
+    match state
+        .store
+        .delete_records(item.scope.id(), &[(&JOBS, &item.record)], vec![], vec![])
+        .await
+    {
+        Ok(()) => Ok(StatusCode::NO_CONTENT),
+        Err(StoreError::Condition(0)) => Err(ItemAccess::<JobKind>::not_found(item.id)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Cancel a job: workers stop at their next checkpoint.
+#[utoipa::path(post, path = "/api/v1/jobs/{job_id}/cancel", tag = "jobs", security(("bearer" = [])),
+    params(("job_id" = i64, Path, minimum = 1)),
+    responses((status = 200, body = Job), (status = 400, body = Problem), (status = 404, body = Problem)))]
+async fn cancel_job(
+    State(state): State<AppState>,
+    item: ItemAccess<JobKind>,
+) -> ApiResult<Json<Value>> {
+    let id = item.id;
+    let status = status_of(&item.record);
+    if status.is_terminal() {
+        return Err(ApiError::bad_request(
+            "job_terminal",
+            format!("Job {id} is already in terminal state: {status}"),
+        ));
+    }
+    let refused = std::sync::Mutex::new(None);
+    let new = update_retrying::<JobKind>(
+        &state,
+        &JOBS,
+        item,
+        |old| {
+            let s = status_of(old);
+            if s.is_terminal() {
+                *refused.lock().unwrap_or_else(|e| e.into_inner()) = Some(s);
+                return old.clone();
+            }
+            let mut new = old.clone();
+            new.insert("status".into(), json!("cancelled"));
+            settle_times(&mut new, &Timestamp::now().to_rfc3339());
+            new
+        },
+        |_, _| vec![],
+        Vec::new,
+    )
+    .await??;
+    if let Some(s) = *refused.lock().unwrap_or_else(|e| e.into_inner()) {
+        return Err(ApiError::bad_request(
+            "job_terminal",
+            format!("Job {id} is already in terminal state: {s}"),
+        ));
+    }
+    Ok(Json(job_out(&new)))
+}
+
+/// A job's progress.
+#[utoipa::path(get, path = "/api/v1/jobs/{job_id}/progress", tag = "jobs", security(("bearer" = [])),
+    params(("job_id" = i64, Path, minimum = 1)),
+    responses((status = 200, description = "JobProgress"), (status = 404, body = Problem)))]
+async fn job_progress(item: ItemAccess<JobKind>) -> Json<Value> {
+    let r = &item.record;
+    let status = status_of(r);
+    let mut v = shape(
+        r,
+        &[
+            "status",
+            "progress",
+            "current_step",
+            "created_at",
+            "started_at",
+            "completed_at",
+        ],
+    );
+    v["job_id"] = json!(item.id);
+    v["duration_seconds"] = json!(seconds_between(r, "started_at", "completed_at"));
+    v["is_terminal"] = json!(status.is_terminal());
+    v["is_active"] = json!(status.is_active());
+    Json(v)
+}
+
+/// Pending and running jobs.
+#[utoipa::path(get, path = "/api/v1/jobs/active/list", tag = "jobs", security(("bearer" = [])),
+    params(("project_id" = Option<i64>, Query)),
+    responses((status = 200, body = JobList), (status = 400, body = Problem), (status = 403, body = Problem)))]
+async fn active_jobs(State(state): State<AppState>, scope: ProjectScope) -> ApiResult<Json<Value>> {
+    let scope = scope.resolve(&state, None, &[]).await?;
+    let mut jobs: Vec<Record> = state
+        .store
+        .records(scope.id(), JOBS.prefix)
+        .await?
+        .into_iter()
+        .filter(|r| status_of(r).is_active())
+        .collect();
+    newest_first(&mut jobs);
+    let total = jobs.len();
+    Ok(Json(
+        json!({"jobs": jobs.iter().map(job_out).collect::<Vec<_>>(), "total": total, "skip": 0, "limit": total}),
+    ))
+}
+
+/// Counts by status, success rate, average duration, active jobs.
+#[utoipa::path(get, path = "/api/v1/jobs/statistics/summary", tag = "jobs", security(("bearer" = [])),
+    params(("project_id" = Option<i64>, Query)),
+    responses((status = 200, description = "{total, by_status, success_rate, average_duration_seconds, active_jobs}"), (status = 400, body = Problem), (status = 403, body = Problem)))]
+async fn job_statistics(
+    State(state): State<AppState>,
+    scope: ProjectScope,
+) -> ApiResult<Json<Value>> {
+    let scope = scope.resolve(&state, None, &[]).await?;
+    let facts: Vec<JobFacts> = state
+        .store
+        .records(scope.id(), JOBS.prefix)
+        .await?
+        .iter()
+        .map(|r| JobFacts {
+            status: status_of(r),
+            duration_seconds: seconds_between(r, "started_at", "completed_at"),
+        })
+        .collect();
+    Ok(Json(statistics(&facts)))
+}
