@@ -239,3 +239,95 @@ async fn lists_active_and_statistics_are_exact() {
     assert_eq!(r.body["active_jobs"], 3);
     assert!(r.body["average_duration_seconds"].is_number());
 }
+
+#[tokio::test]
+async fn dispatch_sends_to_the_type_queue_with_delay() {
+    let app = TestApp::new().await;
+    let u = app.user().await;
+    let p = app.project(&u, "Queued").await;
+    let j = job(
+        &app,
+        &u,
+        json!({"job_type": "repository_sync", "parameters": {"repository_id": 3}}),
+    )
+    .await;
+    let url = format!("/api/v1/jobs/{}/dispatch", j["id"]);
+    let r = app.post(&url).bearer(&u.access).send().await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["status"], "pending");
+    let message_id = r.body["celery_task_id"].as_str().unwrap().to_string();
+    assert!(!message_id.is_empty());
+
+    let sqs = &app.state.aws.sqs;
+    let queue = app.state.config.queue_urls["repository_sync"].clone();
+    let mut found = None;
+    for _ in 0..5 {
+        let out = sqs
+            .receive_message()
+            .queue_url(&queue)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap();
+        found = out
+            .messages()
+            .iter()
+            .find(|m| m.message_id() == Some(message_id.as_str()))
+            .cloned();
+        if found.is_some() {
+            break;
+        }
+    }
+    let body: Value =
+        serde_json::from_str(found.expect("message in the queue").body().unwrap()).unwrap();
+    assert_eq!(
+        body,
+        json!({"job_id": j["id"], "project_id": p["id"], "job_type": "repository_sync"})
+    );
+
+    // Beyond SQS's 15 minutes the message carries the due time.
+    let k = job(&app, &u, json!({"job_type": "batch_import", "parameters": {"technologies": [{"title": "t", "domain": "other"}]}})).await;
+    let r = app
+        .post(&format!(
+            "/api/v1/jobs/{}/dispatch?delay_seconds=1200",
+            k["id"]
+        ))
+        .bearer(&u.access)
+        .send()
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let attrs = sqs
+        .get_queue_attributes()
+        .queue_url(&app.state.config.queue_urls["batch_import"])
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesDelayed)
+        .send()
+        .await
+        .unwrap();
+    let delayed: i64 = attrs.attributes().unwrap()
+        [&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesDelayed]
+        .parse()
+        .unwrap();
+    assert!(delayed >= 1, "delayed messages: {delayed}");
+
+    app.post(&format!(
+        "/api/v1/jobs/{}/dispatch?delay_seconds=3601",
+        k["id"]
+    ))
+    .bearer(&u.access)
+    .send()
+    .await
+    .problem(422, "validation_error");
+    app.post(&format!("/api/v1/jobs/{}/cancel", k["id"]))
+        .bearer(&u.access)
+        .send()
+        .await;
+    let r = app
+        .post(&format!("/api/v1/jobs/{}/dispatch", k["id"]))
+        .bearer(&u.access)
+        .send()
+        .await;
+    assert_eq!(
+        r.problem(400, "job_not_pending")["detail"],
+        format!("Job {} cannot be dispatched (status: cancelled)", k["id"])
+    );
+}

@@ -31,6 +31,7 @@ pub struct AppState {
     pub jwt: Arc<JwtKeys>,
     pub sealer: Sealer,
     pub blobs: crate::blob::Blobs,
+    pub queues: crate::queue::Queues,
     pub aws: AwsClients,
 }
 
@@ -47,6 +48,7 @@ impl AppState {
             store: Store::new(aws.dynamodb.clone(), config.table_name.clone()),
             sealer: Sealer::new(aws.kms.clone(), config.kms_key_id.clone()),
             blobs: crate::blob::Blobs::new(aws.s3.clone(), config.bucket_name.clone()),
+            queues: crate::queue::Queues::new(aws.sqs.clone(), config.queue_urls.clone()),
             jwt: Arc::new(JwtKeys::new(secret.as_bytes())),
             config: Arc::new(config),
             aws,

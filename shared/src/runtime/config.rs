@@ -33,6 +33,8 @@ pub struct Config {
     pub websocket_url: Option<String>,
     /// Human-readable logs instead of JSON (local dev).
     pub pretty_logs: bool,
+    /// Job queue URL per job type (QUEUE_URL_<JOB_TYPE>).
+    pub queue_urls: std::collections::BTreeMap<String, String>,
 }
 
 pub const DEFAULT_CORS_ORIGINS: [&str; 2] = ["http://localhost:3000", "http://localhost:5173"];
@@ -102,6 +104,7 @@ impl Config {
             app_env: optional("APP_ENV").unwrap_or_else(|| "dev".into()),
             websocket_url: optional("WEBSOCKET_URL"),
             pretty_logs: optional("LOG_FORMAT").is_some_and(|f| f == "pretty"),
+            queue_urls: crate::queue::urls_from(&lookup),
         })
     }
 }

@@ -31,6 +31,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_jobs, create_job))
         .routes(routes!(get_job, update_job, delete_job))
         .routes(routes!(cancel_job))
+        .routes(routes!(dispatch_job))
         .routes(routes!(job_progress))
         .routes(routes!(active_jobs))
         .routes(routes!(job_statistics))
@@ -414,6 +415,61 @@ async fn cancel_job(
             format!("Job {id} is already in terminal state: {s}"),
         ));
     }
+    Ok(Json(job_out(&new)))
+}
+
+/// Send a pending job to its type's queue (optionally delayed).
+#[utoipa::path(post, path = "/api/v1/jobs/{job_id}/dispatch", tag = "jobs", security(("bearer" = [])),
+    params(("job_id" = i64, Path, minimum = 1), ("delay_seconds" = Option<i64>, Query, minimum = 0, maximum = 3600)),
+    responses((status = 200, body = Job), (status = 400, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+async fn dispatch_job(
+    State(state): State<AppState>,
+    item: ItemAccess<JobKind>,
+    query: QueryMap,
+) -> ApiResult<Json<Value>> {
+    let mut f = query.fields();
+    let delay = f.int_or("delay_seconds", 0, Some(0), Some(3600));
+    f.finish()?;
+    let id = item.id;
+    let not_pending = |s: JobStatus| {
+        ApiError::bad_request(
+            "job_not_pending",
+            format!("Job {id} cannot be dispatched (status: {s})"),
+        )
+    };
+    let status = status_of(&item.record);
+    if status != JobStatus::Pending {
+        return Err(not_pending(status));
+    }
+    let job_type = item
+        .record
+        .get("job_type")
+        .and_then(Value::as_str)
+        .and_then(JobType::parse)
+        .ok_or_else(|| ApiError::internal("stored job without a type"))?;
+    let message = crate::queue::JobMessage {
+        job_id: id,
+        project_id: item.scope.id(),
+        job_type,
+        not_before: None,
+    };
+    // Sent first: a worker that finds the job no longer pending acknowledges without effect.
+    let message_id = state.queues.send_job(message, delay).await?;
+    let now = Timestamp::now().to_rfc3339();
+    let new = update_retrying::<JobKind>(
+        &state,
+        &JOBS,
+        item,
+        |old| {
+            let mut new = old.clone();
+            new.insert("celery_task_id".into(), json!(message_id));
+            new.insert("dispatched_at".into(), json!(now));
+            new
+        },
+        |_, _| vec![],
+        Vec::new,
+    )
+    .await??;
     Ok(Json(job_out(&new)))
 }
 

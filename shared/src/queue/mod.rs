@@ -1,0 +1,118 @@
+//! SQS: one queue per job type. A job message names the job; workers read the job item for
+//! everything else, so a message is small, and a duplicate delivery is harmless.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::jobs::JobType;
+use crate::domain::validate::EnumValues;
+use crate::domain::{Id, Timestamp};
+
+/// SQS's longest delivery delay; longer delays are re-delayed by the worker until due.
+pub const MAX_SQS_DELAY_SECS: i64 = 900;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobMessage {
+    pub job_id: Id,
+    pub project_id: Id,
+    pub job_type: JobType,
+    /// Unix seconds before which the job must not start (delays beyond SQS's 15 minutes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_before: Option<i64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("no queue is configured for {0} jobs")]
+    NotConfigured(JobType),
+    #[error("SQS error: {0}")]
+    Sqs(String),
+}
+
+/// The job queues of the stack (QUEUE_URL_<JOB_TYPE> for each type).
+#[derive(Clone, Debug)]
+pub struct Queues {
+    client: aws_sdk_sqs::Client,
+    urls: BTreeMap<String, String>,
+}
+
+impl Queues {
+    pub fn new(client: aws_sdk_sqs::Client, urls: BTreeMap<String, String>) -> Self {
+        Self { client, urls }
+    }
+
+    pub fn url(&self, job_type: JobType) -> Result<&str, QueueError> {
+        self.urls
+            .get(job_type.as_str())
+            .map(String::as_str)
+            .ok_or(QueueError::NotConfigured(job_type))
+    }
+
+    /// Sends a job message, delayed by `delay_secs` (beyond 15 minutes: sent with the maximum
+    /// delay and a `not_before` the worker honours). Returns the message id.
+    pub async fn send_job(
+        &self,
+        mut msg: JobMessage,
+        delay_secs: i64,
+    ) -> Result<String, QueueError> {
+        let url = self.url(msg.job_type)?.to_string();
+        if delay_secs > MAX_SQS_DELAY_SECS {
+            msg.not_before = Some(Timestamp::now().unix() + delay_secs);
+        }
+        let body = serde_json::to_string(&msg).map_err(|e| QueueError::Sqs(e.to_string()))?;
+        let out = self
+            .client
+            .send_message()
+            .queue_url(url)
+            .message_body(body)
+            .delay_seconds(delay_secs.clamp(0, MAX_SQS_DELAY_SECS) as i32)
+            .send()
+            .await
+            .map_err(|e| QueueError::Sqs(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
+        Ok(out.message_id.unwrap_or_default())
+    }
+}
+
+/// QUEUE_URL_<JOB_TYPE> variables present in the environment, by job type.
+pub fn urls_from(lookup: impl Fn(&str) -> Option<String>) -> BTreeMap<String, String> {
+    JobType::VALUES
+        .iter()
+        .filter_map(|t| {
+            lookup(&format!("QUEUE_URL_{}", t.to_uppercase()))
+                .filter(|u| !u.is_empty())
+                .map(|u| (t.to_string(), u))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_round_trip() {
+        let m = JobMessage {
+            job_id: 1,
+            project_id: 2,
+            job_type: JobType::BatchImport,
+            not_before: None,
+        };
+        let s = serde_json::to_string(&m).unwrap();
+        assert_eq!(
+            s,
+            r#"{"job_id":1,"project_id":2,"job_type":"batch_import"}"#
+        );
+        assert_eq!(serde_json::from_str::<JobMessage>(&s).unwrap(), m);
+    }
+
+    #[test]
+    fn queue_urls_come_from_the_environment() {
+        let urls = urls_from(|k| (k == "QUEUE_URL_BATCH_IMPORT").then(|| "http://q".to_string()));
+        assert_eq!(
+            urls.get("batch_import").map(String::as_str),
+            Some("http://q")
+        );
+        assert_eq!(urls.len(), 1);
+    }
+}
