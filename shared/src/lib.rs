@@ -9,6 +9,7 @@ pub mod blob;
 pub mod context;
 pub mod domain;
 pub mod events;
+pub mod jobs;
 pub mod queue;
 pub mod runtime;
 pub mod secrets;

@@ -78,14 +78,18 @@ fn every_route_is_in_the_template_and_vice_versa() {
         .keys()
         .cloned()
         .collect();
+    let http: BTreeSet<_> = d["functions"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, f)| !f["routes"].as_array().unwrap().is_empty())
+        .map(|(n, _)| n.clone())
+        .collect();
     let groups: BTreeSet<_> = commandcenter::api::GROUPS
         .iter()
         .map(|(n, _)| n.to_string())
         .collect();
-    assert_eq!(
-        functions, groups,
-        "every templated function has a route group"
-    );
+    assert_eq!(http, groups, "every HTTP function has a route group");
     let crates: BTreeSet<_> =
         std::fs::read_dir(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../functions"))
             .unwrap()
@@ -95,4 +99,31 @@ fn every_route_is_in_the_template_and_vice_versa() {
         crates, functions,
         "every function has a crate in functions/"
     );
+}
+
+#[test]
+fn every_job_type_has_function_queue_and_dead_letter_queue() {
+    use commandcenter::domain::validate::EnumValues;
+    let d = describe();
+    for t in commandcenter::domain::jobs::JobType::VALUES {
+        let name = format!("job-{}", t.replace('_', "-"));
+        let f = &d["functions"][&name];
+        assert!(f.is_object(), "no function {name}");
+        let queues = f["queues"].as_array().unwrap();
+        assert_eq!(queues.len(), 1, "{name} reads one queue");
+        let q = &d["queues"][queues[0].as_str().unwrap()];
+        assert_eq!(q["max_receive_count"], 5, "{name}");
+        assert!(
+            q["visibility_timeout"].as_i64().unwrap() >= 6 * 300,
+            "{name}"
+        );
+        let dlq = q["dlq"].as_str().expect("a dead-letter queue");
+        let handlers: Vec<_> = d["functions"]["dlq-handler"]["queues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|q| q.as_str().unwrap())
+            .collect();
+        assert!(handlers.contains(&dlq), "dlq-handler reads {dlq}");
+    }
 }

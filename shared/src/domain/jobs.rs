@@ -300,6 +300,50 @@ pub fn statistics(jobs: &[JobFacts]) -> Value {
     })
 }
 
+const OUT: &[&str] = &[
+    "id",
+    "project_id",
+    "job_type",
+    "status",
+    "progress",
+    "current_step",
+    "parameters",
+    "tags",
+    "result",
+    "error",
+    "created_by",
+    "celery_task_id",
+    "created_at",
+    "started_at",
+    "completed_at",
+    "duration_seconds",
+];
+
+/// Seconds between two stored timestamps, when both are set.
+pub fn seconds_between(r: &Map<String, Value>, from: &str, to: &str) -> Option<f64> {
+    let t = |k: &str| {
+        r.get(k)
+            .and_then(Value::as_str)
+            .and_then(super::Timestamp::parse)
+    };
+    let (a, b) = (t(from)?, t(to)?);
+    Some(((b.0 - a.0).as_seconds_f64() * 1000.0).round() / 1000.0)
+}
+
+pub fn status_of(r: &Map<String, Value>) -> JobStatus {
+    r.get("status")
+        .and_then(Value::as_str)
+        .and_then(<JobStatus as super::validate::EnumValues>::parse)
+        .unwrap_or(JobStatus::Pending)
+}
+
+/// The response (and event) form of a job.
+pub fn job_out(r: &Map<String, Value>) -> Value {
+    let mut v = super::shape(r, OUT);
+    v["duration_seconds"] = json!(seconds_between(r, "started_at", "completed_at"));
+    v
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

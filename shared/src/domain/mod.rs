@@ -13,3 +13,18 @@ pub mod validate;
 
 pub use ids::{new_id, Id};
 pub use time::Timestamp;
+
+/// A stored record in response form: exactly `fields`, in order, null when unset.
+pub fn shape(r: &serde_json::Map<String, serde_json::Value>, fields: &[&str]) -> serde_json::Value {
+    serde_json::Value::Object(
+        fields
+            .iter()
+            .map(|f| {
+                (
+                    f.to_string(),
+                    r.get(*f).cloned().unwrap_or(serde_json::Value::Null),
+                )
+            })
+            .collect(),
+    )
+}

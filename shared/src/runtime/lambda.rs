@@ -42,3 +42,47 @@ async fn serve_router(
     lambda_http::run(app).await
 }
 pub use lambda_http::Error;
+
+/// `main` of a job function: runs the job type's work for each SQS batch, reporting partial
+/// batch failures.
+pub async fn serve_jobs(
+    job_type: crate::domain::jobs::JobType,
+) -> Result<(), lambda_runtime::Error> {
+    let state = job_state_from_env().await?;
+    let work = crate::jobs::work::work_for(job_type);
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: lambda_runtime::LambdaEvent<aws_lambda_events::event::sqs::SqsEvent>| {
+            let state = state.clone();
+            let work = work.clone();
+            async move {
+                Ok::<_, lambda_runtime::Error>(
+                    crate::jobs::runner::handle_batch(&state, job_type, &work, event.payload).await,
+                )
+            }
+        },
+    ))
+    .await
+}
+
+/// `main` of dlq-handler: fails dead-lettered jobs.
+pub async fn serve_dead_letters() -> Result<(), lambda_runtime::Error> {
+    let state = job_state_from_env().await?;
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: lambda_runtime::LambdaEvent<aws_lambda_events::event::sqs::SqsEvent>| {
+            let state = state.clone();
+            async move {
+                Ok::<_, lambda_runtime::Error>(
+                    crate::jobs::runner::handle_dead_letters(&state, event.payload).await,
+                )
+            }
+        },
+    ))
+    .await
+}
+
+async fn job_state_from_env() -> Result<crate::jobs::JobState, lambda_runtime::Error> {
+    let config = Config::from_env()?;
+    telemetry::init(config.pretty_logs);
+    let clients = AwsClients::from_env().await;
+    Ok(crate::jobs::JobState::new(config, &clients))
+}

@@ -45,45 +45,7 @@ impl ItemKind for JobKind {
     const PARAM: &'static str = "job_id";
 }
 
-const OUT: &[&str] = &[
-    "id",
-    "project_id",
-    "job_type",
-    "status",
-    "progress",
-    "current_step",
-    "parameters",
-    "tags",
-    "result",
-    "error",
-    "created_by",
-    "celery_task_id",
-    "created_at",
-    "started_at",
-    "completed_at",
-    "duration_seconds",
-];
-
-/// Seconds between two stored timestamps, when both are set.
-fn seconds_between(r: &Record, from: &str, to: &str) -> Option<f64> {
-    let t = |k: &str| r.get(k).and_then(Value::as_str).and_then(Timestamp::parse);
-    let (a, b) = (t(from)?, t(to)?);
-    Some(((b.0 - a.0).as_seconds_f64() * 1000.0).round() / 1000.0)
-}
-
-fn status_of(r: &Record) -> JobStatus {
-    r.get("status")
-        .and_then(Value::as_str)
-        .and_then(JobStatus::parse)
-        .unwrap_or(JobStatus::Pending)
-}
-
-/// The response form of a job.
-pub fn job_out(r: &Record) -> Value {
-    let mut v = shape(r, OUT);
-    v["duration_seconds"] = json!(seconds_between(r, "started_at", "completed_at"));
-    v
-}
+use crate::domain::jobs::{job_out, seconds_between, status_of};
 
 /// Job (documentation shape).
 #[allow(dead_code)]

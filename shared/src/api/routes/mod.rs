@@ -14,15 +14,7 @@ use serde_json::{Map, Value};
 use crate::domain::validate::{Fields, Patch};
 use crate::domain::Id;
 
-/// A stored record in response form: exactly `fields`, in order, null when unset.
-pub(crate) fn shape(r: &Map<String, Value>, fields: &[&str]) -> Value {
-    Value::Object(
-        fields
-            .iter()
-            .map(|f| (f.to_string(), r.get(*f).cloned().unwrap_or(Value::Null)))
-            .collect(),
-    )
-}
+pub(crate) use crate::domain::shape;
 
 /// The optional body `project_id` of a collection write (0 = absent).
 pub(crate) fn body_project(f: &mut Fields<'_>) -> Option<Id> {

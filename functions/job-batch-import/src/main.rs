@@ -1,0 +1,9 @@
+//! Lambda function `job-batch-import`: runs batch_import jobs from its SQS queue.
+
+use commandcenter::domain::jobs::JobType;
+use commandcenter::runtime::lambda;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda::Error> {
+    lambda::serve_jobs(JobType::BatchImport).await
+}

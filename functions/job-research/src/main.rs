@@ -1,0 +1,9 @@
+//! Lambda function `job-research`: runs research jobs from its SQS queue.
+
+use commandcenter::domain::jobs::JobType;
+use commandcenter::runtime::lambda;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda::Error> {
+    lambda::serve_jobs(JobType::Research).await
+}

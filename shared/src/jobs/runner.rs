@@ -1,0 +1,292 @@
+//! The generic job runner. Each SQS record names a job; the runner claims it (conditional
+//! update), runs the type's work function with a `JobRun` handle for checkpoints, and records
+//! the outcome. At-least-once delivery, exactly-once effect: a duplicate of a finished job, or
+//! of one running under a live lease, is acknowledged without effect.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use serde_json::Value;
+
+use super::JobState;
+use crate::domain::jobs::{retry_delay_secs, JobStatus, JobType};
+use crate::domain::{Id, Timestamp};
+use crate::queue::JobMessage;
+use crate::store::jobs::Claim;
+use crate::store::records::Record;
+use crate::store::StoreError;
+
+/// How a work function fails.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JobError {
+    /// Worth another delivery (throttling, a dependency down): the message comes back after a
+    /// back-off; after maxReceiveCount it is dead-lettered.
+    Retryable(String),
+    /// Will fail again: the job is failed with this error.
+    Fatal(String),
+    /// The job was cancelled (or taken over) while running: stop without recording anything.
+    Stopped,
+}
+
+impl From<StoreError> for JobError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(m) => JobError::Retryable(m),
+            other => JobError::Fatal(other.to_string()),
+        }
+    }
+}
+
+/// A claimed job, for its work function.
+#[derive(Clone)]
+pub struct JobRun {
+    pub state: JobState,
+    pub project_id: Id,
+    pub job_id: Id,
+    pub job: Record,
+    token: String,
+}
+
+impl JobRun {
+    pub fn parameters(&self) -> serde_json::Map<String, Value> {
+        self.job
+            .get("parameters")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Reports progress and extends the lease; `Err(Stopped)` when the job was cancelled or
+    /// another worker took it over, so the work stops at this checkpoint.
+    pub async fn checkpoint(&self, progress: i64, step: &str) -> Result<(), JobError> {
+        let held = self
+            .state
+            .store
+            .job_checkpoint(
+                self.project_id,
+                self.job_id,
+                &self.token,
+                progress.clamp(0, 100),
+                step,
+                self.state.lease_secs,
+            )
+            .await?;
+        if held {
+            Ok(())
+        } else {
+            Err(JobError::Stopped)
+        }
+    }
+}
+
+pub type WorkFuture = Pin<Box<dyn Future<Output = Result<Value, JobError>> + Send>>;
+/// A job type's work: the job in, its result out.
+pub type Work = Arc<dyn Fn(JobRun) -> WorkFuture + Send + Sync>;
+
+/// What happened to one record.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Completed,
+    Failed(String),
+    /// Given back for a later delivery (reported in batchItemFailures).
+    Retry(String),
+    Skipped(&'static str),
+    Stopped,
+    Redelayed,
+    Malformed,
+}
+
+/// Handles an SQS batch for one job type; failed records are reported so only they return.
+pub async fn handle_batch(
+    state: &JobState,
+    job_type: JobType,
+    work: &Work,
+    event: SqsEvent,
+) -> SqsBatchResponse {
+    let mut response = SqsBatchResponse::default();
+    for record in event.records {
+        let outcome = handle_record(state, job_type, work, &record).await;
+        tracing::info!(
+            job_type = %job_type,
+            message_id = record.message_id.as_deref().unwrap_or(""),
+            outcome = ?outcome,
+            "job message handled"
+        );
+        if let Outcome::Retry(_) = outcome {
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = record.message_id.clone().unwrap_or_default();
+            response.batch_item_failures.push(failure);
+        }
+    }
+    response
+}
+
+fn receive_count(record: &SqsMessage) -> u32 {
+    record
+        .attributes
+        .get("ApproximateReceiveCount")
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(1)
+}
+
+/// Makes the message visible again after the back-off for its delivery count.
+async fn back_off(state: &JobState, job_type: JobType, record: &SqsMessage) {
+    let (Ok(url), Some(handle)) = (state.queues.url(job_type), record.receipt_handle.as_deref())
+    else {
+        return;
+    };
+    let delay = retry_delay_secs(receive_count(record));
+    if let Err(e) = state
+        .sqs
+        .change_message_visibility()
+        .queue_url(url)
+        .receipt_handle(handle)
+        .visibility_timeout(delay as i32)
+        .send()
+        .await
+    {
+        tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(e), "could not set the retry back-off");
+    }
+}
+
+pub async fn handle_record(
+    state: &JobState,
+    job_type: JobType,
+    work: &Work,
+    record: &SqsMessage,
+) -> Outcome {
+    let Some(msg) = record
+        .body
+        .as_deref()
+        .and_then(|b| serde_json::from_str::<JobMessage>(b).ok())
+    else {
+        tracing::error!(
+            body = record.body.as_deref().unwrap_or(""),
+            "malformed job message dropped"
+        );
+        return Outcome::Malformed;
+    };
+    // Delays beyond SQS's 15 minutes: send again with what remains.
+    if let Some(due) = msg.not_before {
+        let remaining = due - Timestamp::now().unix();
+        if remaining > 0 {
+            let mut again = msg.clone();
+            again.not_before = None;
+            return match state.queues.send_job(again, remaining).await {
+                Ok(_) => Outcome::Redelayed,
+                Err(e) => Outcome::Retry(e.to_string()),
+            };
+        }
+    }
+    let token = uuid::Uuid::new_v4().to_string();
+    let job = match state
+        .store
+        .claim_job(msg.project_id, msg.job_id, &token, state.lease_secs)
+        .await
+    {
+        Ok(Claim::Claimed(job)) => job,
+        Ok(Claim::Skip(why)) => return Outcome::Skipped(why),
+        Err(e) => return Outcome::Retry(e.to_string()),
+    };
+    let run = JobRun {
+        state: state.clone(),
+        project_id: msg.project_id,
+        job_id: msg.job_id,
+        job: job.clone(),
+        token: token.clone(),
+    };
+    let result = work(run).await;
+    let store = &state.store;
+    let recorded = match &result {
+        Ok(value) => {
+            store
+                .finish_job(msg.project_id, &job, &token, Ok(value.clone()))
+                .await
+        }
+        Err(JobError::Fatal(error)) => {
+            store
+                .finish_job(msg.project_id, &job, &token, Err(error.clone()))
+                .await
+        }
+        Err(JobError::Retryable(reason)) => {
+            store
+                .release_job(msg.project_id, msg.job_id, &token, reason)
+                .await
+        }
+        Err(JobError::Stopped) => return Outcome::Stopped,
+    };
+    match (recorded, result) {
+        (Err(e), _) => {
+            back_off(state, job_type, record).await;
+            Outcome::Retry(e.to_string())
+        }
+        (Ok(false), _) => Outcome::Stopped,
+        (Ok(true), Ok(_)) => Outcome::Completed,
+        (Ok(true), Err(JobError::Fatal(e))) => Outcome::Failed(e),
+        (Ok(true), Err(JobError::Retryable(e))) => {
+            back_off(state, job_type, record).await;
+            Outcome::Retry(e)
+        }
+        (Ok(true), Err(JobError::Stopped)) => Outcome::Stopped,
+    }
+}
+
+/// Dead letters: the job could not be run after maxReceiveCount deliveries; it is failed with
+/// `gave up after N attempts`, and a metric (CloudWatch EMF) is emitted.
+pub async fn handle_dead_letters(state: &JobState, event: SqsEvent) -> SqsBatchResponse {
+    let mut response = SqsBatchResponse::default();
+    for record in event.records {
+        let Some(msg) = record
+            .body
+            .as_deref()
+            .and_then(|b| serde_json::from_str::<JobMessage>(b).ok())
+        else {
+            tracing::error!(
+                body = record.body.as_deref().unwrap_or(""),
+                "malformed dead letter dropped"
+            );
+            continue;
+        };
+        let attempts = receive_count(&record).max(1);
+        let reason = format!("gave up after {attempts} attempts");
+        match state
+            .store
+            .give_up_job(msg.project_id, msg.job_id, &reason)
+            .await
+        {
+            Ok(changed) => {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "_aws": {
+                            "Timestamp": Timestamp::now().0.unix_timestamp() * 1000,
+                            "CloudWatchMetrics": [{
+                                "Namespace": "CommandCenter",
+                                "Dimensions": [["JobType"]],
+                                "Metrics": [{"Name": "DeadLetteredJobs", "Unit": "Count"}],
+                            }],
+                        },
+                        "JobType": msg.job_type.to_string(),
+                        "DeadLetteredJobs": 1,
+                        "job_id": msg.job_id,
+                        "marked_failed": changed,
+                    })
+                );
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, job_id = msg.job_id, "could not fail a dead-lettered job");
+                let mut failure = BatchItemFailure::default();
+                failure.item_identifier = record.message_id.clone().unwrap_or_default();
+                response.batch_item_failures.push(failure);
+            }
+        }
+    }
+    response
+}
+
+/// Whether a stored job is still active (for tests and maintenance).
+pub fn is_active(status: Option<JobStatus>) -> bool {
+    status.is_some_and(JobStatus::is_active)
+}

@@ -1,0 +1,194 @@
+//! Work functions per job type. batch_import runs for real; the types whose work arrives with
+//! later issues fail at once with a clear, non-retryable error.
+
+use std::sync::Arc;
+
+use serde_json::{json, Map, Value};
+
+use super::runner::{JobError, JobRun, Work};
+use crate::domain::jobs::JobType;
+use crate::domain::technology::{self, FIELDS};
+use crate::domain::validate::{Fields, Source};
+use crate::domain::{new_id, Timestamp};
+use crate::events::EventType;
+use crate::store::keys;
+use crate::store::kinds::TECHNOLOGIES;
+use crate::store::records::{record_of, version_of, Record, CREATE_MARKER_INDEX};
+use crate::store::StoreError;
+
+/// The work of a job type.
+pub fn work_for(job_type: JobType) -> Work {
+    match job_type {
+        JobType::BatchImport => Arc::new(|run| Box::pin(batch_import(run))),
+        other => Arc::new(move |_| {
+            Box::pin(async move {
+                Err(JobError::Fatal(format!(
+                    "{other} jobs are not available yet"
+                )))
+            })
+        }),
+    }
+}
+
+fn technology_out(r: &Record) -> Value {
+    let mut fields = vec!["id", "project_id"];
+    fields.extend(FIELDS.iter().map(|s| s.name));
+    fields.extend(["created_at", "updated_at"]);
+    crate::domain::shape(r, &fields)
+}
+
+/// batch_import (API.md §8): technologies with skip / overwrite / merge on title conflicts,
+/// per-item results; each item is one transaction with its counters and events, as the
+/// technologies router writes them.
+async fn batch_import(run: JobRun) -> Result<Value, JobError> {
+    let params = run.parameters();
+    let items: Vec<Value> = params
+        .get("technologies")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let strategy = params
+        .get("merge_strategy")
+        .and_then(Value::as_str)
+        .unwrap_or("skip")
+        .to_string();
+    let pid = run.project_id;
+    let store = &run.state.store;
+    let total = items.len();
+    let (mut imported, mut updated, mut skipped, mut failed) = (0, 0, 0, 0);
+    let mut conflicts = Vec::new();
+    let mut results = Vec::new();
+    for (index, item) in items.iter().enumerate() {
+        if index % 10 == 0 {
+            run.checkpoint(
+                (index * 100 / total.max(1)) as i64,
+                &format!("Importing {index}/{total}"),
+            )
+            .await?;
+        }
+        let title = item
+            .get("title")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let empty = Map::new();
+        let obj = item.as_object().unwrap_or(&empty);
+        let mut f = Fields::new(obj, Source::Body);
+        let fields = f.record(FIELDS, true);
+        if let Err(errors) = f.finish() {
+            failed += 1;
+            let why = errors
+                .iter()
+                .map(|e| {
+                    format!(
+                        "{}: {}",
+                        e.loc.get(1).and_then(Value::as_str).unwrap_or(""),
+                        e.msg
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; ");
+            results.push(json!({"index": index, "title": title, "status": "failed", "technology_id": null, "error": why}));
+            continue;
+        }
+        let marker = keys::project_unique(pid, TECHNOLOGIES.prefix, &technology::title_key(&title));
+        let existing = match store.get(&marker).await? {
+            Some(m) => match m
+                .get("item_id")
+                .and_then(|v| v.as_n().ok())
+                .and_then(|n| n.parse::<u64>().ok())
+            {
+                Some(id) => store
+                    .get(&TECHNOLOGIES.key(pid, id))
+                    .await?
+                    .map(record_of)
+                    .transpose()?,
+                None => None,
+            },
+            None => None,
+        };
+        let now = Timestamp::now().to_rfc3339();
+        match existing {
+            None => {
+                let mut record = fields.clone();
+                for (k, v) in [
+                    ("id", json!(new_id())),
+                    ("project_id", json!(pid)),
+                    ("created_at", json!(now)),
+                    ("updated_at", json!(now)),
+                    ("version", json!(1)),
+                ] {
+                    record.insert(k.into(), v);
+                }
+                let event = (EventType::TechnologyCreated, technology_out(&record));
+                match store
+                    .create_record(&TECHNOLOGIES, pid, &record, vec![event], &[])
+                    .await
+                {
+                    Ok(()) => {
+                        imported += 1;
+                        results.push(json!({"index": index, "title": title, "status": "imported", "technology_id": record["id"], "error": null}));
+                    }
+                    Err(StoreError::Condition(CREATE_MARKER_INDEX)) => {
+                        failed += 1;
+                        results.push(json!({"index": index, "title": title, "status": "failed", "technology_id": null, "error": "Title taken concurrently"}));
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Some(old) => {
+                let existing_id = old.get("id").cloned().unwrap_or(Value::Null);
+                let action = match strategy.as_str() {
+                    "overwrite" | "merge" => strategy.as_str(),
+                    _ => "skip",
+                };
+                conflicts.push(json!({"index": index, "title": title, "existing_id": existing_id, "action": action}));
+                if action == "skip" {
+                    skipped += 1;
+                    results.push(json!({"index": index, "title": title, "status": "skipped", "technology_id": existing_id, "error": null}));
+                    continue;
+                }
+                let mut new = old.clone();
+                for (k, v) in &fields {
+                    // overwrite: every field as given (defaults for the omitted); merge: only
+                    // the present, non-null ones.
+                    if action == "overwrite" || obj.get(k).is_some_and(|x| !x.is_null()) {
+                        new.insert(k.clone(), v.clone());
+                    }
+                }
+                new.insert("updated_at".into(), json!(now));
+                new.insert("version".into(), json!(version_of(&old) + 1));
+                let event = (EventType::TechnologyUpdated, technology_out(&new));
+                match store
+                    .update_record(&TECHNOLOGIES, pid, &old, &new, vec![event], vec![])
+                    .await
+                {
+                    Ok(()) => {
+                        updated += 1;
+                        results.push(json!({"index": index, "title": title, "status": "updated", "technology_id": existing_id, "error": null}));
+                    }
+                    Err(StoreError::Condition(_)) => {
+                        failed += 1;
+                        results.push(json!({"index": index, "title": title, "status": "failed", "technology_id": existing_id, "error": "Changed concurrently"}));
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+    }
+    if total > 0 && failed == total {
+        return Err(JobError::Fatal(format!("All {total} items failed")));
+    }
+    run.checkpoint(100, "Import finished").await?;
+    Ok(json!({
+        "total_items": total,
+        "imported_count": imported,
+        "updated_count": updated,
+        "skipped_count": skipped,
+        "failed_count": failed,
+        "completed_items": imported + updated + skipped,
+        "failed_items": failed,
+        "conflicts": conflicts,
+        "items": results,
+    }))
+}

@@ -1,0 +1,318 @@
+//! Job state transitions made by workers: conditional updates (never read-then-write), each
+//! moving the STATS status counters in the same transaction, with the job's events.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde_json::Value;
+
+use super::kinds::JOBS;
+use super::records::{counters, record_of, Record};
+use super::{n, s, tx, Store, StoreError};
+use crate::domain::jobs::{job_out, status_of, JobStatus, JobType};
+use crate::domain::project::breakdown;
+use crate::domain::{Id, Timestamp};
+use crate::events::{emit, EventType};
+
+/// The outcome of trying to start a job.
+#[derive(Debug)]
+pub enum Claim {
+    /// This worker holds the job until its lease ends.
+    Claimed(Record),
+    /// Nothing to do: finished, cancelled, missing, or running under another live lease.
+    Skip(&'static str),
+}
+
+fn moved(
+    pid: Id,
+    from: JobStatus,
+    to: JobStatus,
+    table: &str,
+) -> Option<aws_sdk_dynamodb::types::TransactWriteItem> {
+    counters(
+        pid,
+        &[
+            (breakdown("jobs", "status", from.as_str()), -1),
+            (breakdown("jobs", "status", to.as_str()), 1),
+        ],
+        table,
+    )
+}
+
+use crate::domain::validate::EnumValues;
+
+impl Store {
+    async fn job(&self, pid: Id, id: Id) -> Result<Option<Record>, StoreError> {
+        self.get(&JOBS.key(pid, id))
+            .await?
+            .map(record_of)
+            .transpose()
+    }
+
+    /// Starts a job: pending → running, or takes over a running job whose lease expired.
+    /// Sets started_at once, a lease and a token, counts the attempt.
+    pub async fn claim_job(
+        &self,
+        pid: Id,
+        id: Id,
+        token: &str,
+        lease_secs: i64,
+    ) -> Result<Claim, StoreError> {
+        let now = Timestamp::now();
+        let update = |cond: &str| {
+            tx::update(
+                &JOBS.key(pid, id),
+                "SET #s = :running, started_at = if_not_exists(started_at, :now), lease_until = :lease, \
+                 lease_token = :tok, attempts = if_not_exists(attempts, :zero) + :one, current_step = :step, \
+                 updated_at = :now, version = if_not_exists(version, :zero) + :one",
+            )
+            .condition(cond)
+            .name("#s", "status")
+            .value(":running", s("running"))
+            .value(":now", s(now.to_rfc3339()))
+            .value(":lease", n(now.unix() + lease_secs))
+            .value(":tok", s(token))
+            .value(":zero", n(0))
+            .value(":one", n(1))
+            .value(":step", s("Initializing job execution"))
+        };
+        let fresh = update("#s = :pending")
+            .value(":pending", s("pending"))
+            .build(&self.table);
+        let mut items = vec![fresh];
+        items.extend(moved(
+            pid,
+            JobStatus::Pending,
+            JobStatus::Running,
+            &self.table,
+        ));
+        let claimed = match self.transact(items).await {
+            Ok(()) => true,
+            Err(StoreError::Condition(0)) => {
+                let takeover = update("#s = :running AND lease_until < :nowsec")
+                    .value(":nowsec", n(now.unix()))
+                    .build(&self.table);
+                match self.transact(vec![takeover]).await {
+                    Ok(()) => true,
+                    Err(StoreError::Condition(0)) => false,
+                    Err(e) => return Err(e),
+                }
+            }
+            Err(e) => return Err(e),
+        };
+        let job = self.job(pid, id).await?;
+        Ok(match (claimed, job) {
+            (true, Some(job)) => Claim::Claimed(job),
+            (_, None) => Claim::Skip("job no longer exists"),
+            (false, Some(job)) if status_of(&job).is_terminal() => {
+                Claim::Skip("job already finished")
+            }
+            (false, Some(_)) => Claim::Skip("job is running under a live lease"),
+        })
+    }
+
+    /// Records progress while the lease is held; `Ok(false)` = the job was cancelled or taken
+    /// over (the worker must stop).
+    pub async fn job_checkpoint(
+        &self,
+        pid: Id,
+        id: Id,
+        token: &str,
+        progress: i64,
+        step: &str,
+        lease_secs: i64,
+    ) -> Result<bool, StoreError> {
+        let now = Timestamp::now();
+        let up = tx::update(
+            &JOBS.key(pid, id),
+            "SET progress = :p, current_step = :step, updated_at = :now, lease_until = :lease",
+        )
+        .condition("#s = :running AND lease_token = :tok")
+        .name("#s", "status")
+        .value(":p", n(progress))
+        .value(":step", s(step))
+        .value(":now", s(now.to_rfc3339()))
+        .value(":lease", n(now.unix() + lease_secs))
+        .value(":running", s("running"))
+        .value(":tok", s(token))
+        .build(&self.table);
+        match self.transact(vec![up]).await {
+            Ok(()) => Ok(true),
+            Err(StoreError::Condition(0)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Ends a held job: completed (with its result) or failed (with its error), emitting
+    /// job.completed / job.failed (not for webhook deliveries). `Ok(false)`: not held anymore.
+    pub async fn finish_job(
+        &self,
+        pid: Id,
+        job: &Record,
+        token: &str,
+        outcome: Result<Value, String>,
+    ) -> Result<bool, StoreError> {
+        let id = job.get("id").and_then(Value::as_u64).unwrap_or_default();
+        let now = Timestamp::now().to_rfc3339();
+        let mut done = job.clone();
+        let (to, event) = match &outcome {
+            Ok(result) => {
+                done.insert("status".into(), Value::from("completed"));
+                done.insert("progress".into(), Value::from(100));
+                done.insert(
+                    "current_step".into(),
+                    Value::from("Job completed successfully"),
+                );
+                done.insert("result".into(), result.clone());
+                (JobStatus::Completed, EventType::JobCompleted)
+            }
+            Err(error) => {
+                done.insert("status".into(), Value::from("failed"));
+                done.insert(
+                    "current_step".into(),
+                    Value::from(format!("Job failed: {error}")),
+                );
+                done.insert("error".into(), Value::from(error.clone()));
+                (JobStatus::Failed, EventType::JobFailed)
+            }
+        };
+        done.insert("completed_at".into(), Value::from(now.clone()));
+        done.insert("updated_at".into(), Value::from(now.clone()));
+        let up = tx::update(
+            &JOBS.key(pid, id),
+            "SET #s = :to, progress = :p, current_step = :step, #r = :result, #e = :error, \
+             completed_at = :now, updated_at = :now REMOVE lease_until, lease_token",
+        )
+        .condition("#s = :running AND lease_token = :tok")
+        .name("#s", "status")
+        .name("#r", "result")
+        .name("#e", "error")
+        .value(":to", s(to.as_str()))
+        .value(":p", n(done["progress"].as_i64().unwrap_or(0)))
+        .value(
+            ":step",
+            s(done["current_step"].as_str().unwrap_or_default()),
+        )
+        .value(
+            ":result",
+            serde_dynamo::to_attribute_value(done.get("result").cloned().unwrap_or(Value::Null))
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        )
+        .value(
+            ":error",
+            done.get("error")
+                .and_then(Value::as_str)
+                .map(s)
+                .unwrap_or(AttributeValue::Null(true)),
+        )
+        .value(":now", s(&now))
+        .value(":running", s("running"))
+        .value(":tok", s(token))
+        .build(&self.table);
+        let mut items = vec![up];
+        items.extend(moved(pid, JobStatus::Running, to, &self.table));
+        let is_delivery =
+            job.get("job_type").and_then(Value::as_str) == Some(JobType::WebhookDelivery.as_str());
+        if !is_delivery {
+            emit(&mut items, &self.table, pid, event, job_out(&done))?;
+        }
+        match self.transact(items).await {
+            Ok(()) => Ok(true),
+            Err(StoreError::Condition(0)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Gives a held job back after a retryable failure: running → pending, lease dropped.
+    pub async fn release_job(
+        &self,
+        pid: Id,
+        id: Id,
+        token: &str,
+        reason: &str,
+    ) -> Result<bool, StoreError> {
+        let up = tx::update(
+            &JOBS.key(pid, id),
+            "SET #s = :pending, current_step = :step, updated_at = :now REMOVE lease_until, lease_token",
+        )
+        .condition("#s = :running AND lease_token = :tok")
+        .name("#s", "status")
+        .value(":pending", s("pending"))
+        .value(":step", s(format!("Retrying after error: {reason}")))
+        .value(":now", s(Timestamp::now().to_rfc3339()))
+        .value(":running", s("running"))
+        .value(":tok", s(token))
+        .build(&self.table);
+        let mut items = vec![up];
+        items.extend(moved(
+            pid,
+            JobStatus::Running,
+            JobStatus::Pending,
+            &self.table,
+        ));
+        match self.transact(items).await {
+            Ok(()) => Ok(true),
+            Err(StoreError::Condition(0)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Fails a job that can no longer be delivered (dead-lettered), whatever active status it
+    /// is in. `Ok(false)`: it had already finished.
+    pub async fn give_up_job(&self, pid: Id, id: Id, reason: &str) -> Result<bool, StoreError> {
+        for _ in 0..3 {
+            let Some(job) = self.job(pid, id).await? else {
+                return Ok(false);
+            };
+            let from = status_of(&job);
+            if from.is_terminal() {
+                return Ok(false);
+            }
+            let now = Timestamp::now().to_rfc3339();
+            let mut done = job.clone();
+            done.insert("status".into(), Value::from("failed"));
+            done.insert("error".into(), Value::from(reason));
+            done.insert(
+                "current_step".into(),
+                Value::from(format!("Job failed: {reason}")),
+            );
+            done.insert("completed_at".into(), Value::from(now.clone()));
+            let up = tx::update(
+                &JOBS.key(pid, id),
+                "SET #s = :failed, #e = :error, current_step = :step, completed_at = :now, updated_at = :now \
+                 REMOVE lease_until, lease_token",
+            )
+            .condition("#s = :from")
+            .name("#s", "status")
+            .name("#e", "error")
+            .value(":failed", s("failed"))
+            .value(":error", s(reason))
+            .value(":step", s(format!("Job failed: {reason}")))
+            .value(":now", s(&now))
+            .value(":from", s(from.as_str()))
+            .build(&self.table);
+            let mut items = vec![up];
+            items.extend(moved(pid, from, JobStatus::Failed, &self.table));
+            if job.get("job_type").and_then(Value::as_str)
+                != Some(JobType::WebhookDelivery.as_str())
+            {
+                emit(
+                    &mut items,
+                    &self.table,
+                    pid,
+                    EventType::JobFailed,
+                    job_out(&done),
+                )?;
+            }
+            match self.transact(items).await {
+                Ok(()) => return Ok(true),
+                Err(StoreError::Condition(0)) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(false)
+    }
+
+    /// A job's current status (to tell a cancel from a takeover).
+    pub async fn job_status(&self, pid: Id, id: Id) -> Result<Option<JobStatus>, StoreError> {
+        Ok(self.job(pid, id).await?.as_ref().map(status_of))
+    }
+}
