@@ -8,6 +8,7 @@ mod projects;
 mod ratelimit;
 mod repositories;
 mod research_tasks;
+mod runner;
 mod store;
 mod technologies;
 mod template;

@@ -130,8 +130,8 @@ async fn create_job(
         ("celery_task_id", Value::Null),
         ("created_at", json!(now)),
         ("updated_at", json!(now)),
-        ("started_at", Value::Null),
-        ("completed_at", Value::Null),
+        // started_at and completed_at are absent until set (the runner's claim sets
+        // started_at with if_not_exists, which a stored null would defeat).
         ("attempts", json!(0)),
         ("version", json!(1)),
     ] {

@@ -1,0 +1,418 @@
+//! The job runner against real SQS queues and DynamoDB (moto): claims, duplicates, partial
+//! batch failures, cancellation, lease takeover, dead letters, batch import.
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use cc_tests::{TestApp, TestUser};
+use commandcenter::domain::jobs::{JobStatus, JobType};
+use commandcenter::jobs::runner::{
+    handle_batch, handle_dead_letters, handle_record, JobError, Outcome, Work,
+};
+use commandcenter::jobs::work::work_for;
+use commandcenter::jobs::JobState;
+use serde_json::{json, Value};
+
+fn job_state(app: &TestApp) -> JobState {
+    JobState::new((*app.state.config).clone(), &app.state.aws)
+}
+
+/// Creates and dispatches a job; returns its id.
+async fn dispatched(app: &TestApp, u: &TestUser, job_type: &str, parameters: Value) -> u64 {
+    let r = app
+        .post("/api/v1/jobs")
+        .bearer(&u.access)
+        .json(json!({"job_type": job_type, "parameters": parameters}))
+        .send()
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let id = r.body["id"].as_u64().unwrap();
+    let r = app
+        .post(&format!("/api/v1/jobs/{id}/dispatch"))
+        .bearer(&u.access)
+        .send()
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    id
+}
+
+/// Receives the queue's messages for `ids` as an SQS event, as Lambda would deliver them.
+async fn receive(app: &TestApp, queue: &str, ids: &[u64]) -> SqsEvent {
+    let mut event = SqsEvent::default();
+    for _ in 0..20 {
+        let out = app
+            .state
+            .aws
+            .sqs
+            .receive_message()
+            .queue_url(queue)
+            .max_number_of_messages(10)
+            .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+            .send()
+            .await
+            .unwrap();
+        for m in out.messages() {
+            let body: Value = serde_json::from_str(m.body().unwrap_or("{}")).unwrap_or(Value::Null);
+            if !ids.iter().any(|id| body["job_id"] == *id) {
+                continue;
+            }
+            let mut msg = SqsMessage::default();
+            msg.message_id = m.message_id().map(str::to_string);
+            msg.receipt_handle = m.receipt_handle().map(str::to_string);
+            msg.body = m.body().map(str::to_string);
+            msg.attributes = m
+                .attributes()
+                .map(|a| {
+                    a.iter()
+                        .map(|(k, v)| (k.as_str().to_string(), v.clone()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            event.records.push(msg);
+        }
+        if event.records.len() >= ids.len() {
+            break;
+        }
+    }
+    event
+}
+
+fn queue(app: &TestApp, t: &str) -> String {
+    app.state.config.queue_urls[t].clone()
+}
+
+async fn job(app: &TestApp, u: &TestUser, id: u64) -> Value {
+    app.get(&format!("/api/v1/jobs/{id}"))
+        .bearer(&u.access)
+        .send()
+        .await
+        .body
+}
+
+#[tokio::test]
+async fn batch_import_runs_once_despite_duplicate_delivery() {
+    let app = TestApp::new().await;
+    let u = app.user().await;
+    let p = app.project(&u, "Import").await;
+    app.post("/api/v1/technologies")
+        .bearer(&u.access)
+        .json(json!({"title": "Existing", "vendor": "old", "priority": 2}))
+        .send()
+        .await;
+    let id = dispatched(
+        &app,
+        &u,
+        "batch_import",
+        json!({"merge_strategy": "merge", "technologies": [
+            {"title": "Alpha", "domain": "ai-ml"},
+            {"title": "existing", "domain": "other", "vendor": "new"},
+            {"title": "", "domain": "other"},
+            {"title": "Beta", "domain": "ui-ux", "priority": 9}
+        ]}),
+    )
+    .await;
+    let state = job_state(&app);
+    let event = receive(&app, &queue(&app, "batch_import"), &[id]).await;
+    assert_eq!(event.records.len(), 1);
+    let work = work_for(JobType::BatchImport);
+    let first = handle_record(&state, JobType::BatchImport, &work, &event.records[0]).await;
+    assert_eq!(first, Outcome::Completed);
+    // The same message again: acknowledged without effect.
+    let again = handle_record(&state, JobType::BatchImport, &work, &event.records[0]).await;
+    assert_eq!(again, Outcome::Skipped("job already finished"));
+
+    let j = job(&app, &u, id).await;
+    assert_eq!(j["status"], "completed");
+    assert_eq!(j["progress"], 100);
+    assert_eq!(j["current_step"], "Job completed successfully");
+    assert!(j["started_at"].is_string() && j["completed_at"].is_string());
+    let res = &j["result"];
+    assert_eq!(res["total_items"], 4);
+    assert_eq!(res["imported_count"], 1);
+    assert_eq!(res["updated_count"], 1);
+    assert_eq!(res["failed_count"], 2);
+    assert_eq!(res["conflicts"][0]["action"], "merge");
+    assert_eq!(res["items"][2]["status"], "failed");
+
+    let r = app
+        .get("/api/v1/technologies")
+        .bearer(&u.access)
+        .send()
+        .await;
+    assert_eq!(r.body["total"], 2, "{}", r.text);
+    let existing = r.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["title"] == "existing")
+        .unwrap()
+        .clone();
+    assert_eq!(existing["vendor"], "new", "merge sets present fields (the title too)");
+    assert_eq!(existing["priority"], 2, "merge keeps absent ones");
+    let r = app
+        .get(&format!("/api/v1/projects/{}/stats", p["id"]))
+        .bearer(&u.access)
+        .send()
+        .await;
+    assert_eq!(r.body["technology_count"], 2);
+    let r = app
+        .get("/api/v1/jobs/statistics/summary")
+        .bearer(&u.access)
+        .send()
+        .await;
+    assert_eq!(r.body["by_status"]["completed"], 1);
+    let kinds: Vec<_> = app
+        .state
+        .store
+        .events(p["id"].as_u64().unwrap())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event_type)
+        .collect();
+    assert_eq!(kinds.iter().filter(|k| *k == "job.completed").count(), 1);
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "technology.created").count(),
+        2
+    );
+}
+
+#[tokio::test]
+async fn unavailable_types_fail_clearly_and_one_bad_record_is_retried_alone() {
+    let app = TestApp::new().await;
+    let u = app.user().await;
+    app.project(&u, "Batch").await;
+    let state = job_state(&app);
+    let id = dispatched(&app, &u, "repository_sync", json!({"repository_id": 1})).await;
+    let event = receive(&app, &queue(&app, "repository_sync"), &[id]).await;
+    let out = handle_batch(
+        &state,
+        JobType::RepositorySync,
+        &work_for(JobType::RepositorySync),
+        event,
+    )
+    .await;
+    assert!(out.batch_item_failures.is_empty());
+    let j = job(&app, &u, id).await;
+    assert_eq!(j["status"], "failed");
+    assert_eq!(j["error"], "repository_sync jobs are not available yet");
+    assert_eq!(
+        j["current_step"],
+        "Job failed: repository_sync jobs are not available yet"
+    );
+
+    // Ten records, one of which hits a retryable error: only it comes back.
+    let mut ids = Vec::new();
+    for _ in 0..10 {
+        ids.push(
+            dispatched(
+                &app,
+                &u,
+                "research",
+                json!({"task_id": uuid::Uuid::new_v4().to_string()}),
+            )
+            .await,
+        );
+    }
+    let unlucky = ids[4];
+    let work: Work = Arc::new(move |run| {
+        Box::pin(async move {
+            if run.job_id == unlucky {
+                Err(JobError::Retryable("upstream timeout".into()))
+            } else {
+                Ok(json!({"ok": true}))
+            }
+        })
+    });
+    let event = receive(&app, &queue(&app, "research"), &ids).await;
+    assert_eq!(event.records.len(), 10);
+    let unlucky_message = event
+        .records
+        .iter()
+        .find(|m| m.body.as_deref().unwrap().contains(&unlucky.to_string()))
+        .and_then(|m| m.message_id.clone())
+        .unwrap();
+    let out = handle_batch(&state, JobType::Research, &work, event).await;
+    let failed: Vec<_> = out
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect();
+    assert_eq!(failed, vec![unlucky_message]);
+    for id in &ids {
+        let j = job(&app, &u, *id).await;
+        if *id == unlucky {
+            assert_eq!(j["status"], "pending", "given back for the next delivery");
+            assert_eq!(j["current_step"], "Retrying after error: upstream timeout");
+        } else {
+            assert_eq!(j["status"], "completed");
+        }
+    }
+}
+
+#[tokio::test]
+async fn cancel_stops_at_the_next_checkpoint_and_dead_workers_are_taken_over() {
+    let app = TestApp::new().await;
+    let u = app.user().await;
+    let p = app.project(&u, "Cancel").await;
+    let pid = p["id"].as_u64().unwrap();
+    let state = job_state(&app);
+    let id = dispatched(
+        &app,
+        &u,
+        "research",
+        json!({"task_id": uuid::Uuid::new_v4().to_string()}),
+    )
+    .await;
+    let event = receive(&app, &queue(&app, "research"), &[id]).await;
+    let router = app.router.clone();
+    let token = u.access.clone();
+    let work: Work = Arc::new(move |run| {
+        let router = router.clone();
+        let token = token.clone();
+        Box::pin(async move {
+            run.checkpoint(10, "Step one").await?;
+            // The user cancels through the API while the job runs.
+            use tower::ServiceExt;
+            let req = http::Request::builder()
+                .method("POST")
+                .uri(format!("/api/v1/jobs/{}/cancel", run.job_id))
+                .header("authorization", format!("Bearer {token}"))
+                .body(axum::body::Body::empty())
+                .unwrap();
+            let res = router.oneshot(req).await.unwrap();
+            assert_eq!(res.status(), 200);
+            run.checkpoint(50, "Step two").await?;
+            Ok(json!({"should": "not complete"}))
+        })
+    });
+    assert_eq!(
+        handle_record(&state, JobType::Research, &work, &event.records[0]).await,
+        Outcome::Stopped
+    );
+    let j = job(&app, &u, id).await;
+    assert_eq!(j["status"], "cancelled");
+    assert_eq!(j["progress"], 10);
+    assert_eq!(j["result"], Value::Null);
+
+    // A worker claimed a job and died: once its lease has expired another delivery finishes it.
+    let id = dispatched(
+        &app,
+        &u,
+        "research",
+        json!({"task_id": uuid::Uuid::new_v4().to_string()}),
+    )
+    .await;
+    let event = receive(&app, &queue(&app, "research"), &[id]).await;
+    let claimed = app
+        .state
+        .store
+        .claim_job(pid, id, "dead-worker", -1)
+        .await
+        .unwrap();
+    assert!(matches!(
+        claimed,
+        commandcenter::store::jobs::Claim::Claimed(_)
+    ));
+    let ok: Work = Arc::new(|_| Box::pin(async { Ok(json!({"done": 1})) }));
+    assert_eq!(
+        handle_record(&state, JobType::Research, &ok, &event.records[0]).await,
+        Outcome::Completed
+    );
+    let j = job(&app, &u, id).await;
+    assert_eq!(j["status"], "completed");
+    assert_eq!(j["result"], json!({"done": 1}));
+    // While a live lease holds it, a duplicate does nothing.
+    let id = dispatched(
+        &app,
+        &u,
+        "research",
+        json!({"task_id": uuid::Uuid::new_v4().to_string()}),
+    )
+    .await;
+    let event = receive(&app, &queue(&app, "research"), &[id]).await;
+    app.state
+        .store
+        .claim_job(pid, id, "busy-worker", 300)
+        .await
+        .unwrap();
+    assert_eq!(
+        handle_record(&state, JobType::Research, &ok, &event.records[0]).await,
+        Outcome::Skipped("job is running under a live lease")
+    );
+    assert!(commandcenter::jobs::runner::is_active(
+        app.state.store.job_status(pid, id).await.unwrap()
+    ));
+    assert_eq!(
+        app.state.store.job_status(pid, id).await.unwrap(),
+        Some(JobStatus::Running)
+    );
+}
+
+#[tokio::test]
+async fn a_job_that_always_fails_ends_in_the_dlq_and_reads_failed() {
+    let app = TestApp::new().await;
+    let u = app.user().await;
+    app.project(&u, "Poison").await;
+    let state = job_state(&app);
+    let id = dispatched(
+        &app,
+        &u,
+        "export",
+        json!({"analysis_id": 1, "format": "json"}),
+    )
+    .await;
+    let q = queue(&app, "export");
+    let poison: Work =
+        Arc::new(|_| Box::pin(async { Err(JobError::Retryable("always broken".into())) }));
+    let sqs = &app.state.aws.sqs;
+    for attempt in 1..=5 {
+        let event = receive(&app, &q, &[id]).await;
+        assert_eq!(event.records.len(), 1, "delivery {attempt}");
+        let handle = event.records[0].receipt_handle.clone().unwrap();
+        let out = handle_batch(&state, JobType::Export, &poison, event).await;
+        assert_eq!(out.batch_item_failures.len(), 1);
+        // The runner set a back-off; make it visible now instead of waiting.
+        sqs.change_message_visibility()
+            .queue_url(&q)
+            .receipt_handle(handle)
+            .visibility_timeout(0)
+            .send()
+            .await
+            .unwrap();
+    }
+    // The sixth receive moves it to the dead-letter queue.
+    let event = receive(&app, &q, &[id]).await;
+    assert!(event.records.is_empty(), "redriven after maxReceiveCount");
+    let dlq = q.replace("JobExportQueue", "JobExportDlq");
+    let dead = receive(&app, &dlq, &[id]).await;
+    assert_eq!(dead.records.len(), 1);
+    let out = handle_dead_letters(&state, dead).await;
+    assert!(out.batch_item_failures.is_empty());
+    let j = job(&app, &u, id).await;
+    assert_eq!(j["status"], "failed");
+    assert!(
+        j["error"].as_str().unwrap().starts_with("gave up after "),
+        "{}",
+        j["error"]
+    );
+}
+
+#[tokio::test]
+async fn messages_not_yet_due_are_delayed_again() {
+    let app = TestApp::new().await;
+    let u = app.user().await;
+    app.project(&u, "Later").await;
+    let state = job_state(&app);
+    let r = app.post("/api/v1/jobs").bearer(&u.access).json(json!({"job_type": "research", "parameters": {"task_id": uuid::Uuid::new_v4().to_string()}})).send().await;
+    let id = r.body["id"].as_u64().unwrap();
+    let mut msg = SqsMessage::default();
+    msg.message_id = Some("m-1".into());
+    msg.body = Some(json!({"job_id": id, "project_id": r.body["project_id"], "job_type": "research", "not_before": time::OffsetDateTime::now_utc().unix_timestamp() + 1200}).to_string());
+    let ok: Work = Arc::new(|_| Box::pin(async { Ok(json!({})) }));
+    assert_eq!(
+        handle_record(&state, JobType::Research, &ok, &msg).await,
+        Outcome::Redelayed
+    );
+    assert_eq!(job(&app, &u, id).await["status"], "pending");
+}
