@@ -85,7 +85,13 @@ if isinstance(doc, str):
         doc = json.loads(doc)
     except ValueError:
         doc = None
-print(doc.get("statusCode", "") if isinstance(doc, dict) else "")
+if isinstance(doc, dict) and "statusCode" in doc:
+    print(doc["statusCode"])
+elif isinstance(doc, dict) and "batchItemFailures" in doc:
+    # SQS-triggered functions answer with their partial batch failures.
+    print("batchItemFailures=%d" % len(doc["batchItemFailures"]))
+else:
+    print("")
 '
 }
 

@@ -1,6 +1,7 @@
 //! Black-box tests of the HTTP API through the real Routers against moto.
 
 mod auth;
+mod batch;
 mod conventions;
 mod dashboard;
 mod jobs;

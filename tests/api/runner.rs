@@ -56,19 +56,9 @@ async fn receive(app: &TestApp, queue: &str, ids: &[u64]) -> SqsEvent {
             if !ids.iter().any(|id| body["job_id"] == *id) {
                 continue;
             }
-            let mut msg = SqsMessage::default();
-            msg.message_id = m.message_id().map(str::to_string);
-            msg.receipt_handle = m.receipt_handle().map(str::to_string);
-            msg.body = m.body().map(str::to_string);
-            msg.attributes = m
-                .attributes()
-                .map(|a| {
-                    a.iter()
-                        .map(|(k, v)| (k.as_str().to_string(), v.clone()))
-                        .collect()
-                })
-                .unwrap_or_default();
-            event.records.push(msg);
+            event
+                .records
+                .push(commandcenter::queue::to_lambda_message(m));
         }
         if event.records.len() >= ids.len() {
             break;
@@ -147,7 +137,10 @@ async fn batch_import_runs_once_despite_duplicate_delivery() {
         .find(|t| t["title"] == "existing")
         .unwrap()
         .clone();
-    assert_eq!(existing["vendor"], "new", "merge sets present fields (the title too)");
+    assert_eq!(
+        existing["vendor"], "new",
+        "merge sets present fields (the title too)"
+    );
     assert_eq!(existing["priority"], 2, "merge keeps absent ones");
     let r = app
         .get(&format!("/api/v1/projects/{}/stats", p["id"]))

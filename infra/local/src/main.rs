@@ -4,6 +4,8 @@
 
 use std::net::SocketAddr;
 
+mod pollers;
+
 use commandcenter::api;
 use commandcenter::runtime::{telemetry, AwsClients, Config};
 
@@ -30,7 +32,13 @@ async fn main() -> anyhow::Result<()> {
         }
         Err(e) => return Err(e.into()),
     };
-    let state = api::AppState::build(config, AwsClients::from_env().await).await?;
+    let aws = AwsClients::from_env().await;
+    let dlq_urls = commandcenter::queue::dlq_urls_from(|k| std::env::var(k).ok());
+    pollers::spawn(
+        commandcenter::jobs::JobState::new(config.clone(), &aws),
+        dlq_urls,
+    );
+    let state = api::AppState::build(config, aws).await?;
     let app = api::app(api::all_routes(), state);
     tracing::info!("CommandCenter dev server on http://{addr} (docs: http://{addr}/docs)");
     axum::serve(

@@ -70,6 +70,7 @@ pub const GROUPS: &[(&str, GroupRoutes)] = &[
     ("api-research-tasks", routes::research_tasks::routes),
     ("api-dashboard", routes::dashboard::routes),
     ("api-jobs", routes::jobs::routes),
+    ("api-batch", routes::batch::routes),
 ];
 
 /// Every route of every group (dev server, OpenAPI document, tests).

@@ -292,6 +292,16 @@ pub struct ItemAccess<K: ItemKind> {
 }
 
 impl<K: ItemKind> ItemAccess<K> {
+    /// An item the caller just created in `scope`.
+    pub fn created(scope: ProjectAccess, id: Id, record: crate::store::records::Record) -> Self {
+        Self {
+            scope,
+            id,
+            record,
+            kind: std::marker::PhantomData,
+        }
+    }
+
     pub fn not_found(id: Id) -> ApiError {
         ApiError::not_found(K::CODE, K::LABEL, id)
     }

@@ -86,6 +86,38 @@ pub fn urls_from(lookup: impl Fn(&str) -> Option<String>) -> BTreeMap<String, St
         .collect()
 }
 
+/// An SQS message as Lambda's event source mapping hands it to a function (the dev server's
+/// pollers and tests deliver real queue messages this way).
+pub fn to_lambda_message(
+    m: &aws_sdk_sqs::types::Message,
+) -> aws_lambda_events::event::sqs::SqsMessage {
+    let mut msg = aws_lambda_events::event::sqs::SqsMessage::default();
+    msg.message_id = m.message_id().map(str::to_string);
+    msg.receipt_handle = m.receipt_handle().map(str::to_string);
+    msg.body = m.body().map(str::to_string);
+    msg.attributes = m
+        .attributes()
+        .map(|a| {
+            a.iter()
+                .map(|(k, v)| (k.as_str().to_string(), v.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    msg
+}
+
+/// Dead-letter queue URLs by job type (DLQ_URL_<JOB_TYPE>, on the dlq-handler).
+pub fn dlq_urls_from(lookup: impl Fn(&str) -> Option<String>) -> BTreeMap<String, String> {
+    JobType::VALUES
+        .iter()
+        .filter_map(|t| {
+            lookup(&format!("DLQ_URL_{}", t.to_uppercase()))
+                .filter(|u| !u.is_empty())
+                .map(|u| (t.to_string(), u))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

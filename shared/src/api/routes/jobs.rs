@@ -114,10 +114,31 @@ async fn create_job(
     f.finish()?;
     let job_type = job_type.ok_or_else(|| ApiError::internal("job_type checked above"))?;
     let scope = scope.resolve(&state, body_pid, &[]).await?;
+    let record = insert_job(
+        &state,
+        scope.id(),
+        scope.principal.id(),
+        job_type,
+        parameters,
+        tags,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(job_out(&record))))
+}
+
+/// Stores a new pending job.
+pub(crate) async fn insert_job(
+    state: &AppState,
+    pid: Id,
+    created_by: Id,
+    job_type: JobType,
+    parameters: Map<String, Value>,
+    tags: Map<String, Value>,
+) -> ApiResult<Record> {
     let now = Timestamp::now().to_rfc3339();
     let mut record = Record::new();
     for (k, v) in [
-        ("project_id", json!(scope.id())),
+        ("project_id", json!(pid)),
         ("job_type", json!(job_type.as_str())),
         ("status", json!("pending")),
         ("progress", json!(0)),
@@ -126,7 +147,7 @@ async fn create_job(
         ("tags", Value::Object(tags)),
         ("result", Value::Null),
         ("error", Value::Null),
-        ("created_by", json!(scope.principal.id())),
+        ("created_by", json!(created_by)),
         ("celery_task_id", Value::Null),
         ("created_at", json!(now)),
         ("updated_at", json!(now)),
@@ -141,10 +162,10 @@ async fn create_job(
         record.insert("id".into(), json!(new_id()));
         match state
             .store
-            .create_record(&JOBS, scope.id(), &record, vec![], &[])
+            .create_record(&JOBS, pid, &record, vec![], &[])
             .await
         {
-            Ok(()) => return Ok((StatusCode::CREATED, Json(job_out(&record)))),
+            Ok(()) => return Ok(record),
             Err(StoreError::Condition(0 | 1)) if attempt < 2 => continue,
             Err(e) => return Err(e.into()),
         }
@@ -403,6 +424,15 @@ async fn dispatch_job(
     if status != JobStatus::Pending {
         return Err(not_pending(status));
     }
+    Ok(Json(job_out(&send(&state, item, delay).await?)))
+}
+
+/// Sends a pending job to its type's queue and records the message id.
+pub(crate) async fn send(
+    state: &AppState,
+    item: ItemAccess<JobKind>,
+    delay: i64,
+) -> ApiResult<Record> {
     let job_type = item
         .record
         .get("job_type")
@@ -410,7 +440,7 @@ async fn dispatch_job(
         .and_then(JobType::parse)
         .ok_or_else(|| ApiError::internal("stored job without a type"))?;
     let message = crate::queue::JobMessage {
-        job_id: id,
+        job_id: item.id,
         project_id: item.scope.id(),
         job_type,
         not_before: None,
@@ -418,8 +448,8 @@ async fn dispatch_job(
     // Sent first: a worker that finds the job no longer pending acknowledges without effect.
     let message_id = state.queues.send_job(message, delay).await?;
     let now = Timestamp::now().to_rfc3339();
-    let new = update_retrying::<JobKind>(
-        &state,
+    Ok(update_retrying::<JobKind>(
+        state,
         &JOBS,
         item,
         |old| {
@@ -431,8 +461,7 @@ async fn dispatch_job(
         |_, _| vec![],
         Vec::new,
     )
-    .await??;
-    Ok(Json(job_out(&new)))
+    .await??)
 }
 
 /// A job's progress.

@@ -1,6 +1,7 @@
 //! One module per route group.
 
 pub mod auth;
+pub mod batch;
 pub mod dashboard;
 pub mod jobs;
 pub mod meta;
