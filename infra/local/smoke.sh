@@ -87,6 +87,9 @@ if isinstance(doc, str):
         doc = None
 if isinstance(doc, dict) and "statusCode" in doc:
     print(doc["statusCode"])
+elif isinstance(doc, dict) and "report" in doc:
+    # Scheduled workers answer with their report.
+    print("report")
 elif isinstance(doc, dict) and "batchItemFailures" in doc:
     # SQS-triggered functions answer with their partial batch failures.
     print("batchItemFailures=%d" % len(doc["batchItemFailures"]))

@@ -409,3 +409,74 @@ async fn messages_not_yet_due_are_delayed_again() {
     );
     assert_eq!(job(&app, &u, id).await["status"], "pending");
 }
+
+/// Makes a job look untouched for an hour (as if its message or worker had been lost).
+async fn age(app: &TestApp, pid: u64, id: u64) {
+    let old = commandcenter::domain::Timestamp::now()
+        .plus_secs(-3600)
+        .to_rfc3339();
+    let (_, g2sk) = commandcenter::domain::jobs::active_index(pid, id, &old);
+    app.state
+        .aws
+        .dynamodb
+        .update_item()
+        .table_name(&app.state.config.table_name)
+        .set_key(Some(
+            commandcenter::store::kinds::JOBS.key(pid, id).to_item(),
+        ))
+        .update_expression("SET gsi2sk = :g")
+        .expression_attribute_values(":g", aws_sdk_dynamodb::types::AttributeValue::S(g2sk))
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn maintenance_resends_lost_jobs_and_fails_exhausted_leases() {
+    let app = TestApp::new().await;
+    let u = app.user().await;
+    let p = app.project(&u, "Stuck").await;
+    let pid = p["id"].as_u64().unwrap();
+    let state = job_state(&app);
+    let q = queue(&app, "analysis");
+
+    // A dispatched job whose message was lost.
+    let lost = dispatched(&app, &u, "analysis", json!({"repository_id": 1})).await;
+    let event = receive(&app, &q, &[lost]).await;
+    for m in &event.records {
+        app.state
+            .aws
+            .sqs
+            .delete_message()
+            .queue_url(&q)
+            .receipt_handle(m.receipt_handle.clone().unwrap())
+            .send()
+            .await
+            .unwrap();
+    }
+    age(&app, pid, lost).await;
+
+    // A job whose workers keep dying.
+    let doomed = dispatched(&app, &u, "analysis", json!({"repository_id": 2})).await;
+    let _ = receive(&app, &q, &[doomed]).await;
+    for _ in 0..5 {
+        app.state
+            .store
+            .claim_job(pid, doomed, "dies", -1)
+            .await
+            .unwrap();
+    }
+    age(&app, pid, doomed).await;
+
+    let report = commandcenter::jobs::maintenance::run(&state).await.unwrap();
+    assert!(report.resent >= 1 && report.failed >= 1, "{report:?}");
+    let back = receive(&app, &q, &[lost]).await;
+    assert_eq!(back.records.len(), 1, "the lost job is queued again");
+    let j = job(&app, &u, doomed).await;
+    assert_eq!(j["status"], "failed");
+    assert_eq!(j["error"], "lease expired after 5 attempts");
+    // A second pass right away has nothing to do: the re-sent job was marked as checked and
+    // the failed one left the index of active jobs.
+    let again = commandcenter::jobs::maintenance::run(&state).await.unwrap();
+    assert_eq!((again.resent, again.failed), (0, 0), "{again:?}");
+}

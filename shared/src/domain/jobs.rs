@@ -300,6 +300,18 @@ pub fn statistics(jobs: &[JobFacts]) -> Value {
     })
 }
 
+/// Dispatched and running jobs are listed in gsi2 (sparse) under one of these shards, sorted
+/// by last activity, so the maintenance worker finds stuck ones without a Scan.
+pub const ACTIVE_SHARDS: u64 = 8;
+
+/// The gsi2 keys of an active job last active at `at` (RFC 3339).
+pub fn active_index(project_id: u64, job_id: u64, at: &str) -> (String, String) {
+    (
+        format!("ACTIVEJOB#{}", job_id % ACTIVE_SHARDS),
+        format!("{at}#{project_id}#{job_id}"),
+    )
+}
+
 const OUT: &[&str] = &[
     "id",
     "project_id",

@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::kinds::JOBS;
 use super::records::{counters, record_of, Record};
 use super::{n, s, tx, Store, StoreError};
-use crate::domain::jobs::{job_out, status_of, JobStatus, JobType};
+use crate::domain::jobs::{active_index, job_out, status_of, JobStatus, JobType, ACTIVE_SHARDS};
 use crate::domain::project::breakdown;
 use crate::domain::{Id, Timestamp};
 use crate::events::{emit, EventType};
@@ -62,9 +62,11 @@ impl Store {
                 &JOBS.key(pid, id),
                 "SET #s = :running, started_at = if_not_exists(started_at, :now), lease_until = :lease, \
                  lease_token = :tok, attempts = if_not_exists(attempts, :zero) + :one, current_step = :step, \
-                 updated_at = :now, version = if_not_exists(version, :zero) + :one",
+                 updated_at = :now, version = if_not_exists(version, :zero) + :one, gsi2pk = :g2pk, gsi2sk = :g2sk",
             )
             .condition(cond)
+            .value(":g2pk", s(active_index(pid, id, &now.to_rfc3339()).0))
+            .value(":g2sk", s(active_index(pid, id, &now.to_rfc3339()).1))
             .name("#s", "status")
             .value(":running", s("running"))
             .value(":now", s(now.to_rfc3339()))
@@ -123,8 +125,9 @@ impl Store {
         let now = Timestamp::now();
         let up = tx::update(
             &JOBS.key(pid, id),
-            "SET progress = :p, current_step = :step, updated_at = :now, lease_until = :lease",
+            "SET progress = :p, current_step = :step, updated_at = :now, lease_until = :lease, gsi2sk = :g2sk",
         )
+        .value(":g2sk", s(active_index(pid, id, &now.to_rfc3339()).1))
         .condition("#s = :running AND lease_token = :tok")
         .name("#s", "status")
         .value(":p", n(progress))
@@ -179,7 +182,7 @@ impl Store {
         let up = tx::update(
             &JOBS.key(pid, id),
             "SET #s = :to, progress = :p, current_step = :step, #r = :result, #e = :error, \
-             completed_at = :now, updated_at = :now REMOVE lease_until, lease_token",
+             completed_at = :now, updated_at = :now REMOVE lease_until, lease_token, gsi2pk, gsi2sk",
         )
         .condition("#s = :running AND lease_token = :tok")
         .name("#s", "status")
@@ -231,8 +234,9 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let up = tx::update(
             &JOBS.key(pid, id),
-            "SET #s = :pending, current_step = :step, updated_at = :now REMOVE lease_until, lease_token",
+            "SET #s = :pending, current_step = :step, updated_at = :now, gsi2sk = :g2sk REMOVE lease_until, lease_token",
         )
+        .value(":g2sk", s(active_index(pid, id, &Timestamp::now().to_rfc3339()).1))
         .condition("#s = :running AND lease_token = :tok")
         .name("#s", "status")
         .value(":pending", s("pending"))
@@ -278,7 +282,7 @@ impl Store {
             let up = tx::update(
                 &JOBS.key(pid, id),
                 "SET #s = :failed, #e = :error, current_step = :step, completed_at = :now, updated_at = :now \
-                 REMOVE lease_until, lease_token",
+                 REMOVE lease_until, lease_token, gsi2pk, gsi2sk",
             )
             .condition("#s = :from")
             .name("#s", "status")
@@ -314,5 +318,48 @@ impl Store {
     /// A job's current status (to tell a cancel from a takeover).
     pub async fn job_status(&self, pid: Id, id: Id) -> Result<Option<JobStatus>, StoreError> {
         Ok(self.job(pid, id).await?.as_ref().map(status_of))
+    }
+}
+
+impl Store {
+    /// Dispatched or running jobs whose last activity is older than `before` (RFC 3339).
+    pub async fn stale_jobs(&self, before: &str) -> Result<Vec<Record>, StoreError> {
+        let mut out = Vec::new();
+        for shard in 0..ACTIVE_SHARDS {
+            let q = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name("gsi2")
+                .key_condition_expression("gsi2pk = :pk AND gsi2sk < :before")
+                .expression_attribute_values(":pk", s(format!("ACTIVEJOB#{shard}")))
+                .expression_attribute_values(":before", s(before));
+            for item in self.paginate(q, None).await? {
+                out.push(record_of(item)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Marks an indexed job as just checked, if it is still in `status` (so it is not
+    /// re-examined before it becomes stale again).
+    pub async fn touch_active_job(
+        &self,
+        pid: Id,
+        id: Id,
+        status: JobStatus,
+    ) -> Result<bool, StoreError> {
+        let now = Timestamp::now().to_rfc3339();
+        let up = tx::update(&JOBS.key(pid, id), "SET gsi2sk = :g2sk")
+            .condition("#s = :status AND attribute_exists(gsi2pk)")
+            .name("#s", "status")
+            .value(":status", s(status.as_str()))
+            .value(":g2sk", s(active_index(pid, id, &now).1))
+            .build(&self.table);
+        match self.transact(vec![up]).await {
+            Ok(()) => Ok(true),
+            Err(StoreError::Condition(0)) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 }

@@ -242,6 +242,18 @@ fn terminal(id: Id, status: JobStatus) -> ApiError {
 /// completed_at.
 fn settle_times(r: &mut Record, now: &str) {
     let status = status_of(r);
+    // Finished jobs leave the index of active ones; active indexed ones record the activity.
+    if status.is_terminal() {
+        r.remove("gsi2pk");
+        r.remove("gsi2sk");
+    } else if r.contains_key("gsi2pk") {
+        let pid = r.get("project_id").and_then(Value::as_u64).unwrap_or(0);
+        let id = r.get("id").and_then(Value::as_u64).unwrap_or(0);
+        r.insert(
+            "gsi2sk".into(),
+            json!(crate::domain::jobs::active_index(pid, id, now).1),
+        );
+    }
     if status == JobStatus::Running && r.get("started_at").is_none_or(Value::is_null) {
         r.insert("started_at".into(), json!(now));
     }
@@ -456,6 +468,11 @@ pub(crate) async fn send(
             let mut new = old.clone();
             new.insert("celery_task_id".into(), json!(message_id));
             new.insert("dispatched_at".into(), json!(now));
+            let pid = old.get("project_id").and_then(Value::as_u64).unwrap_or(0);
+            let id = old.get("id").and_then(Value::as_u64).unwrap_or(0);
+            let (g2pk, g2sk) = crate::domain::jobs::active_index(pid, id, &now);
+            new.insert("gsi2pk".into(), json!(g2pk));
+            new.insert("gsi2sk".into(), json!(g2sk));
             new
         },
         |_, _| vec![],
