@@ -288,3 +288,56 @@ async fn every_item_route_of_every_kind_is_sealed() {
         (json!(1), json!(1), json!(1))
     );
 }
+
+#[tokio::test]
+async fn jobs_are_sealed_from_non_members() {
+    let app = TestApp::new().await;
+    let owner = app.user().await;
+    let stranger = app.user().await;
+    app.project(&owner, "Jobs").await;
+    app.project(&stranger, "Mine").await;
+    let r = app
+        .post("/api/v1/jobs")
+        .bearer(&owner.access)
+        .json(json!({"job_type": "repository_sync", "parameters": {"repository_id": 1}}))
+        .send()
+        .await;
+    let id = r.body["id"].as_u64().unwrap();
+    for (method, path) in [
+        (http::Method::GET, format!("/api/v1/jobs/{id}")),
+        (http::Method::PATCH, format!("/api/v1/jobs/{id}")),
+        (http::Method::DELETE, format!("/api/v1/jobs/{id}")),
+        (http::Method::POST, format!("/api/v1/jobs/{id}/dispatch")),
+        (http::Method::POST, format!("/api/v1/jobs/{id}/cancel")),
+        (http::Method::GET, format!("/api/v1/jobs/{id}/progress")),
+        (http::Method::GET, format!("/api/v1/batch/jobs/{id}")),
+    ] {
+        let r = app
+            .req(method.clone(), &path)
+            .bearer(&stranger.access)
+            .json(json!({"progress": 5}))
+            .send()
+            .await;
+        assert_eq!(r.status, 404, "{method} {path}: {}", r.text);
+        assert_eq!(r.body["code"], "job_not_found");
+    }
+    for list in ["/api/v1/jobs", "/api/v1/jobs/active/list"] {
+        let r = app.get(list).bearer(&stranger.access).send().await;
+        assert_eq!(r.body["total"], 0, "{list}");
+    }
+    let r = app
+        .get("/api/v1/jobs/statistics/summary")
+        .bearer(&stranger.access)
+        .send()
+        .await;
+    assert_eq!(r.body["total"], 0);
+    let r = app
+        .get(&format!("/api/v1/jobs/{id}"))
+        .bearer(&owner.access)
+        .send()
+        .await;
+    assert_eq!(
+        (r.body["status"].clone(), r.body["progress"].clone()),
+        (json!("pending"), json!(0))
+    );
+}

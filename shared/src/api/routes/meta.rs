@@ -111,13 +111,28 @@ async fn health_detailed(State(state): State<AppState>, _auth: Auth) -> Response
                 .map_err(|e| aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())
         }),
         component("queue", async {
-            aws.sqs
-                .list_queues()
-                .max_results(1)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())
+            // A job queue of the stack when configured, else the service itself.
+            match state.config.queue_urls.values().next() {
+                Some(url) => aws
+                    .sqs
+                    .get_queue_attributes()
+                    .queue_url(url)
+                    .attribute_names(
+                        aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages,
+                    )
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string()),
+                None => aws
+                    .sqs
+                    .list_queues()
+                    .max_results(1)
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string()),
+            }
         }),
         component("storage", async {
             aws.s3
