@@ -154,6 +154,32 @@ impl TestApp {
         r.body
     }
 
+    /// Creates an item by POSTing `body` to `path` (in project `pid` when given), expecting 201.
+    pub async fn create(
+        &self,
+        user: &TestUser,
+        path: &str,
+        pid: Option<&Value>,
+        body: Value,
+    ) -> Value {
+        let mut req = self.post(path).bearer(&user.access).json(body);
+        if let Some(pid) = pid {
+            req = req.header("x-project-id", &pid.to_string());
+        }
+        let r = req.send().await;
+        if r.status != 201 {
+            let id = r.body["request_id"].as_str().unwrap_or("-").to_string();
+            let logs = captured_logs();
+            let line = logs
+                .lines()
+                .find(|l| l.contains(&id) && (l.contains("ERROR") || l.contains("WARN")))
+                .unwrap_or("")
+                .to_string();
+            panic!("POST {path}: {} {}\n{line}", r.status, r.text);
+        }
+        r.body
+    }
+
     /// Every item stored under a project's partition.
     pub async fn partition(&self, project_id: u64) -> Vec<String> {
         let out = self

@@ -4,14 +4,7 @@ use cc_tests::{TestApp, TestUser};
 use serde_json::{json, Value};
 
 async fn job(app: &TestApp, u: &TestUser, body: Value) -> Value {
-    let r = app
-        .post("/api/v1/jobs")
-        .bearer(&u.access)
-        .json(body)
-        .send()
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text);
-    r.body
+    app.create(u, "/api/v1/jobs", None, body).await
 }
 
 #[tokio::test]

@@ -12,15 +12,7 @@ fn token() -> String {
 }
 
 async fn repo(app: &TestApp, u: &TestUser, pid: &Value, body: Value) -> Value {
-    let r = app
-        .post("/api/v1/repositories")
-        .bearer(&u.access)
-        .header("x-project-id", &pid.to_string())
-        .json(body)
-        .send()
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text);
-    r.body
+    app.create(u, "/api/v1/repositories", Some(pid), body).await
 }
 
 #[tokio::test]

@@ -4,15 +4,8 @@ use cc_tests::{http_send, multipart, TestApp, TestUser};
 use serde_json::{json, Value};
 
 async fn task(app: &TestApp, u: &TestUser, pid: &Value, body: Value) -> Value {
-    let r = app
-        .post("/api/v1/research-tasks")
-        .bearer(&u.access)
-        .header("x-project-id", &pid.to_string())
-        .json(body)
-        .send()
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text);
-    r.body
+    app.create(u, "/api/v1/research-tasks", Some(pid), body)
+        .await
 }
 
 fn days_from_now(d: i64) -> String {

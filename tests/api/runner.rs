@@ -19,14 +19,15 @@ fn job_state(app: &TestApp) -> JobState {
 
 /// Creates and dispatches a job; returns its id.
 async fn dispatched(app: &TestApp, u: &TestUser, job_type: &str, parameters: Value) -> u64 {
-    let r = app
-        .post("/api/v1/jobs")
-        .bearer(&u.access)
-        .json(json!({"job_type": job_type, "parameters": parameters}))
-        .send()
+    let created = app
+        .create(
+            u,
+            "/api/v1/jobs",
+            None,
+            json!({"job_type": job_type, "parameters": parameters}),
+        )
         .await;
-    assert_eq!(r.status, 201, "{}", r.text);
-    let id = r.body["id"].as_u64().unwrap();
+    let id = created["id"].as_u64().unwrap();
     let r = app
         .post(&format!("/api/v1/jobs/{id}/dispatch"))
         .bearer(&u.access)

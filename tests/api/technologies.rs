@@ -4,23 +4,7 @@ use cc_tests::{TestApp, TestUser};
 use serde_json::{json, Value};
 
 async fn tech(app: &TestApp, u: &TestUser, pid: &Value, body: Value) -> Value {
-    let r = app
-        .post("/api/v1/technologies")
-        .bearer(&u.access)
-        .header("x-project-id", &pid.to_string())
-        .json(body)
-        .send()
-        .await;
-    if r.status != 201 {
-        let logs = cc_tests::captured_logs();
-        let id = r.body["request_id"].as_str().unwrap_or("-").to_string();
-        let line = logs
-            .lines()
-            .find(|l| l.contains(&id) && (l.contains("ERROR") || l.contains("WARN")))
-            .unwrap_or("");
-        panic!("{} {}\n{line}", r.status, r.text);
-    }
-    r.body
+    app.create(u, "/api/v1/technologies", Some(pid), body).await
 }
 
 async fn stats(app: &TestApp, pid: u64) -> commandcenter::domain::project::ProjectCounters {

@@ -151,21 +151,12 @@ async fn every_item_route_of_every_kind_is_sealed() {
     let stranger = app.user().await;
     let p = app.project(&owner, "Vault").await;
     app.project(&stranger, "Own").await;
-    let h = p["id"].to_string();
     let post = |path: &'static str, body: serde_json::Value| {
-        let app = &app;
-        let owner = &owner;
-        let h = h.clone();
+        let (app, owner, p) = (&app, &owner, &p);
         async move {
-            let r = app
-                .post(path)
-                .bearer(&owner.access)
-                .header("x-project-id", &h)
-                .json(body)
-                .send()
-                .await;
-            assert_eq!(r.status, 201, "{}", r.text);
-            r.body["id"].as_u64().unwrap()
+            app.create(owner, path, Some(&p["id"]), body).await["id"]
+                .as_u64()
+                .unwrap()
         }
     };
     let tech = post("/api/v1/technologies", json!({"title": "T"})).await;

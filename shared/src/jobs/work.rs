@@ -9,7 +9,7 @@ use super::runner::{JobError, JobRun, Work};
 use crate::domain::jobs::JobType;
 use crate::domain::technology::{self, FIELDS};
 use crate::domain::validate::{Fields, Source};
-use crate::domain::{new_id, Timestamp};
+use crate::domain::Timestamp;
 use crate::events::EventType;
 use crate::store::keys;
 use crate::store::kinds::TECHNOLOGIES;
@@ -111,23 +111,16 @@ async fn batch_import(run: JobRun) -> Result<Value, JobError> {
         match existing {
             None => {
                 let mut record = fields.clone();
-                for (k, v) in [
-                    ("id", json!(new_id())),
-                    ("project_id", json!(pid)),
-                    ("created_at", json!(now)),
-                    ("updated_at", json!(now)),
-                    ("version", json!(1)),
-                ] {
-                    record.insert(k.into(), v);
-                }
-                let event = (EventType::TechnologyCreated, technology_out(&record));
+                record.insert("created_at".into(), json!(now));
+                record.insert("updated_at".into(), json!(now));
+                let events = |r: &Record| vec![(EventType::TechnologyCreated, technology_out(r))];
                 match store
-                    .create_record(&TECHNOLOGIES, pid, &record, vec![event], &[])
+                    .create_record(&TECHNOLOGIES, pid, record, events, &[])
                     .await
                 {
-                    Ok(()) => {
+                    Ok(stored) => {
                         imported += 1;
-                        results.push(json!({"index": index, "title": title, "status": "imported", "technology_id": record["id"], "error": null}));
+                        results.push(json!({"index": index, "title": title, "status": "imported", "technology_id": stored["id"], "error": null}));
                     }
                     Err(StoreError::Condition(CREATE_MARKER_INDEX)) => {
                         failed += 1;

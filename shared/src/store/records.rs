@@ -193,34 +193,46 @@ fn merge(mut a: Vec<(String, i64)>, b: Vec<(String, i64)>) -> Vec<(String, i64)>
 impl Store {
     /// Creates a record with its id pointer, uniqueness marker (condition
     /// `CREATE_MARKER_INDEX`), counters and events, atomically.
-    /// `must_exist` are keys checked in the same transaction (links to other items); the j-th
-    /// failing is reported as `Condition(CHECK_BASE + j)`.
+    /// Inserts `r` as a new record of project `pid`: allocates its id (retrying the rare
+    /// collision of two processes on one id), sets project_id and version 1, and writes it
+    /// with its pointer, marker (condition `CREATE_MARKER_INDEX`), counters and the events
+    /// `events` builds from the stored record. `must_exist` are keys checked in the same
+    /// transaction (links to other items); the j-th failing is `Condition(CHECK_BASE + j)`.
     pub async fn create_record(
         &self,
         rt: &RecordType,
         pid: Id,
-        r: &Record,
-        events: Vec<(EventType, Value)>,
+        mut r: Record,
+        events: impl Fn(&Record) -> Vec<(EventType, Value)>,
         must_exist: &[Key],
-    ) -> Result<(), StoreError> {
-        let id = id_of(r);
-        let mut items = vec![
-            record_put(&rt.key(pid, id), r, None, &self.table)?,
-            pointer_put(id, pid, rt.prefix, &self.table),
-        ];
-        items.extend(rt.marker_put(pid, r, &self.table));
-        items.extend(counters(pid, &rt.contribution(r, 1), &self.table));
-        for (event, data) in events {
-            emit(&mut items, &self.table, pid, event, data)?;
-        }
-        let first_check = items.len();
-        items.extend(must_exist.iter().map(|k| tx::check_exists(k, &self.table)));
-        match self.transact(items).await {
-            Err(StoreError::Condition(i)) if i >= first_check => {
-                Err(StoreError::Condition(CHECK_BASE + i - first_check))
+    ) -> Result<Record, StoreError> {
+        r.insert("project_id".into(), Value::from(pid));
+        r.insert("version".into(), Value::from(1));
+        for attempt in 0..3 {
+            let id = crate::domain::new_id();
+            r.insert("id".into(), Value::from(id));
+            let mut items = vec![
+                record_put(&rt.key(pid, id), &r, None, &self.table)?,
+                pointer_put(id, pid, rt.prefix, &self.table),
+            ];
+            items.extend(rt.marker_put(pid, &r, &self.table));
+            items.extend(counters(pid, &rt.contribution(&r, 1), &self.table));
+            for (event, data) in events(&r) {
+                emit(&mut items, &self.table, pid, event, data)?;
             }
-            other => other,
+            let first_check = items.len();
+            items.extend(must_exist.iter().map(|k| tx::check_exists(k, &self.table)));
+            match self.transact(items).await {
+                Ok(()) => return Ok(r),
+                // The id (record or pointer) is taken: another one.
+                Err(StoreError::Condition(0 | 1)) if attempt < 2 => continue,
+                Err(StoreError::Condition(i)) if i >= first_check => {
+                    return Err(StoreError::Condition(CHECK_BASE + i - first_check))
+                }
+                Err(e) => return Err(e),
+            }
         }
+        Err(StoreError::Other("could not allocate an id".into()))
     }
 
     /// Replaces `old` by `new` unless it changed meanwhile (condition 0); a changed unique

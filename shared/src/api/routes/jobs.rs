@@ -21,7 +21,7 @@ use crate::domain::jobs::{
     statistics, transition, validate_parameters, JobFacts, JobStatus, JobType, TransitionError,
 };
 use crate::domain::validate::{EnumValues, Kind, Patch, Spec};
-use crate::domain::{new_id, Id, Timestamp};
+use crate::domain::{Id, Timestamp};
 use crate::store::kinds::JOBS;
 use crate::store::records::Record;
 use crate::store::StoreError;
@@ -138,7 +138,6 @@ pub(crate) async fn insert_job(
     let now = Timestamp::now().to_rfc3339();
     let mut record = Record::new();
     for (k, v) in [
-        ("project_id", json!(pid)),
         ("job_type", json!(job_type.as_str())),
         ("status", json!("pending")),
         ("progress", json!(0)),
@@ -154,23 +153,13 @@ pub(crate) async fn insert_job(
         // started_at and completed_at are absent until set (the runner's claim sets
         // started_at with if_not_exists, which a stored null would defeat).
         ("attempts", json!(0)),
-        ("version", json!(1)),
     ] {
         record.insert(k.into(), v);
     }
-    for attempt in 0..3 {
-        record.insert("id".into(), json!(new_id()));
-        match state
-            .store
-            .create_record(&JOBS, pid, &record, vec![], &[])
-            .await
-        {
-            Ok(()) => return Ok(record),
-            Err(StoreError::Condition(0 | 1)) if attempt < 2 => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(ApiError::internal("could not allocate a job id"))
+    Ok(state
+        .store
+        .create_record(&JOBS, pid, record, |_| vec![], &[])
+        .await?)
 }
 
 /// Newest first.

@@ -18,7 +18,7 @@ use crate::api::AppState;
 use crate::domain::project::is_valid_github_token;
 use crate::domain::repository::is_valid_name;
 use crate::domain::validate::{Fields, Kind, Patch, Spec};
-use crate::domain::{new_id, Id, Timestamp};
+use crate::domain::{Id, Timestamp};
 use crate::store::kinds::REPOSITORIES;
 use crate::store::records::{Record, CREATE_MARKER_INDEX};
 use crate::store::StoreError;
@@ -197,7 +197,6 @@ async fn create_repository(
     let now = Timestamp::now().to_rfc3339();
     let full_name = format!("{owner}/{name}");
     for (k, v) in [
-        ("project_id", Value::from(pid)),
         ("owner", Value::from(owner)),
         ("name", Value::from(name)),
         ("full_name", Value::from(full_name.clone())),
@@ -206,7 +205,6 @@ async fn create_repository(
         ("forks", Value::from(0)),
         ("created_at", Value::from(now.clone())),
         ("updated_at", Value::from(now)),
-        ("version", Value::from(1)),
     ] {
         record.insert(k.into(), v);
     }
@@ -216,25 +214,18 @@ async fn create_repository(
             Value::from(state.sealer.seal(pid, &t).await?),
         );
     }
-    for attempt in 0..3 {
-        record.insert("id".into(), Value::from(new_id()));
-        match state
-            .store
-            .create_record(&REPOSITORIES, pid, &record, vec![], &[])
-            .await
-        {
-            Ok(()) => return Ok((StatusCode::CREATED, Json(repository_out(&record)))),
-            Err(StoreError::Condition(CREATE_MARKER_INDEX)) => {
-                return Err(ApiError::conflict(
-                    "repository_exists",
-                    format!("Repository {full_name} already exists"),
-                ))
-            }
-            Err(StoreError::Condition(0 | 1)) if attempt < 2 => continue,
-            Err(e) => return Err(e.into()),
-        }
+    match state
+        .store
+        .create_record(&REPOSITORIES, pid, record, |_| vec![], &[])
+        .await
+    {
+        Ok(r) => Ok((StatusCode::CREATED, Json(repository_out(&r)))),
+        Err(StoreError::Condition(CREATE_MARKER_INDEX)) => Err(ApiError::conflict(
+            "repository_exists",
+            format!("Repository {full_name} already exists"),
+        )),
+        Err(e) => Err(e.into()),
     }
-    Err(ApiError::internal("could not allocate a repository id"))
 }
 
 /// A project's repositories, most recently updated first.

@@ -198,14 +198,12 @@ async fn create_task(
     let pid = scope.id();
     let now = Timestamp::now();
     for (k, v) in [
-        ("project_id", Value::from(pid)),
         ("uploaded_documents", json!([])),
         ("progress_percentage", json!(0)),
         ("actual_hours", Value::Null),
         ("metadata_", Value::Null),
         ("created_at", Value::from(now.to_rfc3339())),
         ("updated_at", Value::from(now.to_rfc3339())),
-        ("version", json!(1)),
     ] {
         record.insert(k.into(), v);
     }
@@ -222,29 +220,19 @@ async fn create_task(
     })
     .collect();
     let checks: Vec<Key> = links.iter().map(|l| l.0.clone()).collect();
-    for attempt in 0..3 {
-        record.insert("id".into(), Value::from(new_id()));
-        match state
-            .store
-            .create_record(
-                &RESEARCH_TASKS,
-                pid,
-                &record,
-                change_events(None, &record),
-                &checks,
-            )
-            .await
-        {
-            Ok(()) => return Ok((StatusCode::CREATED, Json(task_out(&record)))),
-            Err(StoreError::Condition(i)) if i >= CHECK_BASE => {
-                let (_, code, label, id) = &links[i - CHECK_BASE];
-                return Err(ApiError::not_found(code, label, id));
-            }
-            Err(StoreError::Condition(0 | 1)) if attempt < 2 => continue,
-            Err(e) => return Err(e.into()),
+    let events = |r: &Record| change_events(None, r);
+    match state
+        .store
+        .create_record(&RESEARCH_TASKS, pid, record, events, &checks)
+        .await
+    {
+        Ok(r) => Ok((StatusCode::CREATED, Json(task_out(&r)))),
+        Err(StoreError::Condition(i)) if i >= CHECK_BASE => {
+            let (_, code, label, id) = &links[i - CHECK_BASE];
+            Err(ApiError::not_found(code, label, id))
         }
+        Err(e) => Err(e.into()),
     }
-    Err(ApiError::internal("could not allocate a task id"))
 }
 
 fn link_filters(f: &mut crate::domain::validate::Fields<'_>) -> Map<String, Value> {

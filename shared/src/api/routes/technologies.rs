@@ -16,7 +16,7 @@ use crate::api::scope::{ItemAccess, ItemKind, ProjectScope};
 use crate::api::AppState;
 use crate::domain::technology::{matches_search, DOMAINS, FIELDS, STATUSES};
 use crate::domain::validate::{Kind, Spec};
-use crate::domain::{new_id, Id, Timestamp};
+use crate::domain::{Id, Timestamp};
 use crate::events::EventType;
 use crate::store::kinds::TECHNOLOGIES;
 use crate::store::records::{Record, CREATE_MARKER_INDEX, UPDATE_MARKER_INDEX};
@@ -122,29 +122,21 @@ async fn create_technology(
     let mut record = f.record(FIELDS, true);
     let body_pid = super::body_project(&mut f);
     f.finish()?;
+    let title = record["title"].as_str().unwrap_or_default().to_string();
     let scope = scope.resolve(&state, body_pid, &[]).await?;
     let now = Timestamp::now().to_rfc3339();
-    record.insert("project_id".into(), Value::from(scope.id()));
     record.insert("created_at".into(), Value::from(now.clone()));
     record.insert("updated_at".into(), Value::from(now));
-    record.insert("version".into(), Value::from(1));
-    for attempt in 0..3 {
-        record.insert("id".into(), Value::from(new_id()));
-        let event = (EventType::TechnologyCreated, technology_out(&record));
-        match state
-            .store
-            .create_record(&TECHNOLOGIES, scope.id(), &record, vec![event], &[])
-            .await
-        {
-            Ok(()) => return Ok((StatusCode::CREATED, Json(technology_out(&record)))),
-            Err(StoreError::Condition(CREATE_MARKER_INDEX)) => {
-                return Err(exists(record["title"].as_str().unwrap_or_default()))
-            }
-            Err(StoreError::Condition(0 | 1)) if attempt < 2 => continue,
-            Err(e) => return Err(e.into()),
-        }
+    let events = |r: &Record| vec![(EventType::TechnologyCreated, technology_out(r))];
+    match state
+        .store
+        .create_record(&TECHNOLOGIES, scope.id(), record, events, &[])
+        .await
+    {
+        Ok(r) => Ok((StatusCode::CREATED, Json(technology_out(&r)))),
+        Err(StoreError::Condition(CREATE_MARKER_INDEX)) => Err(exists(&title)),
+        Err(e) => Err(e.into()),
     }
-    Err(ApiError::internal("could not allocate a technology id"))
 }
 
 /// A project's technologies: filtered, by priority, relevance, then most recently updated.
