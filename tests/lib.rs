@@ -62,6 +62,8 @@ pub fn moto_url() -> String {
 pub struct TestApp {
     pub router: Router,
     pub state: AppState,
+    /// `ws://…/ws` when the WebSocket gateway runs (`TestApp::with_websocket`).
+    pub ws_url: Option<String>,
 }
 
 impl TestApp {
@@ -82,7 +84,33 @@ impl TestApp {
         Self {
             router: api::app(api::all_routes(), state.clone()),
             state,
+            ws_url: None,
         }
+    }
+
+    /// An app whose WebSocket API runs on a real local port, as the dev server serves it:
+    /// progress frames travel from the runner and the API through the API Gateway Management
+    /// API client to the gateway, then over the socket.
+    pub async fn with_websocket() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a local port");
+        let addr = listener.local_addr().expect("bound address");
+        let mut app = Self::with(|c| {
+            c.websocket_url = Some(format!("ws://{addr}/ws"));
+            c.websocket_management_url = Some(format!("http://{addr}/_ws"));
+        })
+        .await;
+        let server = cc_local::app(app.state.clone());
+        tokio::spawn(async move {
+            axum::serve(
+                listener,
+                server.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await
+        });
+        app.ws_url = Some(format!("ws://{addr}/ws"));
+        app
     }
 
     pub fn get(&self, path: &str) -> Req<'_> {
@@ -232,6 +260,46 @@ pub struct TestUser {
     pub password: String,
     pub access: String,
     pub refresh: String,
+}
+
+/// Receives the messages of `queue` naming the jobs `ids`, as Lambda would deliver them in
+/// one SQS event. Messages of other tests' jobs are made visible again at once.
+pub async fn receive_jobs(
+    sqs: &aws_sdk_sqs::Client,
+    queue: &str,
+    ids: &[u64],
+) -> aws_lambda_events::event::sqs::SqsEvent {
+    let mut event = aws_lambda_events::event::sqs::SqsEvent::default();
+    for _ in 0..20 {
+        let out = sqs
+            .receive_message()
+            .queue_url(queue)
+            .max_number_of_messages(10)
+            .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+            .send()
+            .await
+            .expect("receive");
+        for m in out.messages() {
+            let body: Value = serde_json::from_str(m.body().unwrap_or("{}")).unwrap_or(Value::Null);
+            if ids.iter().any(|id| body["job_id"] == *id) {
+                event
+                    .records
+                    .push(commandcenter::queue::to_lambda_message(m));
+            } else if let Some(handle) = m.receipt_handle() {
+                let _ = sqs
+                    .change_message_visibility()
+                    .queue_url(queue)
+                    .receipt_handle(handle)
+                    .visibility_timeout(0)
+                    .send()
+                    .await;
+            }
+        }
+        if event.records.len() >= ids.len() {
+            break;
+        }
+    }
+    event
 }
 
 pub fn random_ip() -> String {

@@ -345,6 +345,8 @@ class Provisioner:
         self._clients: dict[str, Any] = {}
         self.created: list[str] = []
         self.reused: list[str] = []
+        # Variables naming resources served by the dev server itself (the WebSocket API).
+        self.local_only: list[str] = []
 
     def client(self, service: str) -> Any:
         if service not in self._clients:
@@ -637,6 +639,12 @@ class Provisioner:
                         continue
                     value = _scalar(value)
                 except Unresolvable as exc:
+                    if any(str(exc).endswith(f" {lid}") or f" {lid}." in str(exc) for lid in self.resources("AWS::ApiGatewayV2::Api")):
+                        # The WebSocket API has no moto counterpart: the dev server serves it
+                        # (infra/local/src/gateway.rs) and sets these itself.
+                        if key not in self.local_only:
+                            self.local_only.append(key)
+                        continue
                     log(f"warning: {key} (from {source}) skipped: cannot resolve {exc}")
                     continue
                 if key in env and env[key] != value and source != "Globals" and origin[key] != "Globals":
@@ -803,6 +811,8 @@ def main(argv: list[str] | None = None) -> int:
         f"in {time.monotonic() - started:.2f}s"
         + (f" (created: {', '.join(prov.created)})" if prov.created else "")
     )
+    if prov.local_only:
+        log(f"{', '.join(prov.local_only)}: the WebSocket API is served by the dev server itself")
     return 0
 
 

@@ -10,6 +10,7 @@ pub mod context;
 pub mod domain;
 pub mod events;
 pub mod jobs;
+pub mod live;
 pub mod queue;
 pub mod runtime;
 pub mod secrets;

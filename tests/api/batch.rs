@@ -45,28 +45,7 @@ async fn import_of_100_technologies_runs_and_shows_on_the_dashboard() {
     // What the job-batch-import function does on AWS: receive the message, run the batch.
     let state = JobState::new((*app.state.config).clone(), &app.state.aws);
     let queue = app.state.config.queue_urls["batch_import"].clone();
-    let mut event = aws_lambda_events::event::sqs::SqsEvent::default();
-    for _ in 0..20 {
-        let out = app
-            .state
-            .aws
-            .sqs
-            .receive_message()
-            .queue_url(&queue)
-            .max_number_of_messages(10)
-            .send()
-            .await
-            .unwrap();
-        event.records.extend(
-            out.messages()
-                .iter()
-                .filter(|m| m.body().unwrap_or("").contains(&job_id.to_string()))
-                .map(commandcenter::queue::to_lambda_message),
-        );
-        if !event.records.is_empty() {
-            break;
-        }
-    }
+    let event = cc_tests::receive_jobs(&app.state.aws.sqs, &queue, &[job_id]).await;
     let out = handle_batch(
         &state,
         JobType::BatchImport,

@@ -5,6 +5,7 @@ mod batch;
 mod conventions;
 mod dashboard;
 mod jobs;
+mod live;
 mod projects;
 mod ratelimit;
 mod repositories;

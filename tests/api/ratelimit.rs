@@ -122,3 +122,43 @@ async fn writes_are_limited_per_user_inside_their_transaction() {
     let v = app.user().await;
     assert_eq!(app.project(&v, "fine").await["name"], "fine");
 }
+
+#[tokio::test]
+async fn batch_exports_have_their_own_bucket_of_5_per_minute() {
+    let app = TestApp::new().await;
+    let u = app.user().await;
+    app.project(&u, "Exports").await;
+    fresh_minute_window().await;
+    for i in 0..5 {
+        // No analyses exist yet: each request is refused (400) but counts.
+        let r = app
+            .post("/api/v1/batch/export")
+            .bearer(&u.access)
+            .json(json!({"analysis_ids": [1], "format": "json"}))
+            .send()
+            .await;
+        r.problem(400, "analyses_not_found");
+        assert_eq!(r.header("ratelimit-limit"), Some("5"), "attempt {i}");
+        assert_eq!(
+            r.header("ratelimit-remaining"),
+            Some((4 - i).to_string().as_str())
+        );
+    }
+    let r = app
+        .post("/api/v1/batch/export")
+        .bearer(&u.access)
+        .json(json!({"analysis_ids": [1], "format": "json"}))
+        .send()
+        .await;
+    let b = r.problem(429, "rate_limited");
+    assert_eq!(b["detail"], "Rate limit exceeded: 5 per 1 minute");
+    // Other writes still go through the general write limit.
+    let r = app
+        .post("/api/v1/technologies")
+        .bearer(&u.access)
+        .json(json!({"title": "Unaffected"}))
+        .send()
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.header("ratelimit-limit"), Some("600"));
+}

@@ -39,33 +39,7 @@ async fn dispatched(app: &TestApp, u: &TestUser, job_type: &str, parameters: Val
 
 /// Receives the queue's messages for `ids` as an SQS event, as Lambda would deliver them.
 async fn receive(app: &TestApp, queue: &str, ids: &[u64]) -> SqsEvent {
-    let mut event = SqsEvent::default();
-    for _ in 0..20 {
-        let out = app
-            .state
-            .aws
-            .sqs
-            .receive_message()
-            .queue_url(queue)
-            .max_number_of_messages(10)
-            .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
-            .send()
-            .await
-            .unwrap();
-        for m in out.messages() {
-            let body: Value = serde_json::from_str(m.body().unwrap_or("{}")).unwrap_or(Value::Null);
-            if !ids.iter().any(|id| body["job_id"] == *id) {
-                continue;
-            }
-            event
-                .records
-                .push(commandcenter::queue::to_lambda_message(m));
-        }
-        if event.records.len() >= ids.len() {
-            break;
-        }
-    }
-    event
+    cc_tests::receive_jobs(&app.state.aws.sqs, queue, ids).await
 }
 
 fn queue(app: &TestApp, t: &str) -> String {

@@ -112,6 +112,7 @@ async fn transaction_conflicts_are_retried_with_backoff() {
     let flaky = TestApp {
         router,
         state: app.state.clone(),
+        ws_url: None,
     };
 
     let r = flaky
@@ -151,6 +152,7 @@ async fn persistent_conflicts_become_503_with_retry_after() {
     let flaky = TestApp {
         router: api::app(api::all_routes(), state),
         state: app.state.clone(),
+        ws_url: None,
     };
     let r = flaky
         .post("/api/v1/projects")

@@ -4,8 +4,7 @@
 
 use std::net::SocketAddr;
 
-mod pollers;
-
+use cc_local::pollers;
 use commandcenter::api;
 use commandcenter::runtime::{telemetry, AwsClients, Config};
 
@@ -14,7 +13,7 @@ async fn main() -> anyhow::Result<()> {
     if std::env::var_os("LOG_FORMAT").is_none() {
         std::env::set_var("LOG_FORMAT", "pretty");
     }
-    let config = Config::from_env()?;
+    let mut config = Config::from_env()?;
     telemetry::init(config.pretty_logs);
     let port: u16 = std::env::var("PORT")
         .ok()
@@ -32,6 +31,13 @@ async fn main() -> anyhow::Result<()> {
         }
         Err(e) => return Err(e.into()),
     };
+    // The WebSocket API is served here too (see gateway.rs).
+    config
+        .websocket_url
+        .get_or_insert_with(|| format!("ws://{addr}/ws"));
+    config
+        .websocket_management_url
+        .get_or_insert_with(|| format!("http://{addr}/_ws"));
     let aws = AwsClients::from_env().await;
     let dlq_urls = commandcenter::queue::dlq_urls_from(|k| std::env::var(k).ok());
     pollers::spawn(
@@ -39,8 +45,10 @@ async fn main() -> anyhow::Result<()> {
         dlq_urls,
     );
     let state = api::AppState::build(config, aws).await?;
-    let app = api::app(api::all_routes(), state);
-    tracing::info!("CommandCenter dev server on http://{addr} (docs: http://{addr}/docs)");
+    let app = cc_local::app(state);
+    tracing::info!(
+        "CommandCenter dev server on http://{addr} (docs: http://{addr}/docs, job progress: ws://{addr}/ws?job_id=<id>&token=<token>)"
+    );
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

@@ -34,6 +34,8 @@ pub struct Caller {
     pub credential: Credential,
     /// POST/PUT/PATCH/DELETE: counted against the per-user write limit.
     pub counts_as_write: bool,
+    /// The route's own per-user bucket (exports), instead of the write limit.
+    pub bucket: Option<Bucket>,
 }
 
 /// An authenticated, active user.
@@ -90,7 +92,25 @@ impl FromRequestParts<AppState> for Caller {
             parts.method,
             Method::POST | Method::PUT | Method::PATCH | Method::DELETE
         );
-        let caller = if is_pat(token) {
+        let mut caller = Caller::from_token(state, token, counts_as_write).await?;
+        caller.bucket = parts
+            .extensions
+            .get::<super::ratelimit::UserBucket>()
+            .map(|b| b.0);
+        context::set_user(caller.user_id);
+        parts.extensions.insert(caller.clone());
+        Ok(caller)
+    }
+}
+
+impl Caller {
+    /// Verifies a bearer token (an access JWT, or a personal access token: one lookup read).
+    pub async fn from_token(
+        state: &AppState,
+        token: &str,
+        counts_as_write: bool,
+    ) -> ApiResult<Caller> {
+        Ok(if is_pat(token) {
             let lookup = state
                 .store
                 .pat_lookup(&token_hash(token))
@@ -108,6 +128,7 @@ impl FromRequestParts<AppState> for Caller {
                     token_id: lookup.token_id,
                 },
                 counts_as_write,
+                bucket: None,
             }
         } else {
             let claims = state.jwt.verify(token).map_err(|e| match e {
@@ -126,15 +147,11 @@ impl FromRequestParts<AppState> for Caller {
                 user_id: claims.user_id().ok_or_else(invalid_token)?,
                 credential: Credential::Session { family: claims.fam },
                 counts_as_write,
+                bucket: None,
             }
-        };
-        context::set_user(caller.user_id);
-        parts.extensions.insert(caller.clone());
-        Ok(caller)
+        })
     }
-}
 
-impl Caller {
     fn credential_key(&self) -> Key {
         match &self.credential {
             Credential::Session { family } => keys::family(self.user_id, family),
@@ -152,7 +169,9 @@ impl Caller {
         let user_key = keys::user(self.user_id);
         let cred_key = self.credential_key();
         let charge = self.counts_as_write.then(|| {
-            write_bucket(state).charge(&self.user_id.to_string(), Timestamp::now().unix())
+            self.bucket
+                .unwrap_or_else(|| write_bucket(state))
+                .charge(&self.user_id.to_string(), Timestamp::now().unix())
         });
         let mut wanted = vec![user_key.clone(), cred_key.clone()];
         if let Some(c) = &charge {

@@ -10,6 +10,7 @@ pub mod openapi;
 pub mod ratelimit;
 pub mod routes;
 pub mod scope;
+pub mod websocket;
 
 use std::sync::Arc;
 
@@ -32,6 +33,7 @@ pub struct AppState {
     pub sealer: Sealer,
     pub blobs: crate::blob::Blobs,
     pub queues: crate::queue::Queues,
+    pub live: crate::live::Live,
     pub aws: AwsClients,
 }
 
@@ -44,8 +46,14 @@ impl AppState {
                 crate::secrets::load_secret_string(&aws.secrets, arn).await?
             }
         };
+        let store = Store::new(aws.dynamodb.clone(), config.table_name.clone());
         Ok(Self {
-            store: Store::new(aws.dynamodb.clone(), config.table_name.clone()),
+            live: crate::live::Live::new(
+                store.clone(),
+                config.websocket_management_url.as_deref(),
+                &aws.sdk,
+            ),
+            store,
             sealer: Sealer::new(aws.kms.clone(), config.kms_key_id.clone()),
             blobs: crate::blob::Blobs::new(aws.s3.clone(), config.bucket_name.clone()),
             queues: crate::queue::Queues::new(aws.sqs.clone(), config.queue_urls.clone()),

@@ -317,11 +317,23 @@ impl<K: ItemKind> FromRequestParts<AppState> for ItemAccess<K> {
         let caller = Caller::from_request_parts(parts, state).await?;
         let id = path_param_id(parts, state, K::PARAM).await?;
         let (header, query) = hints(parts)?;
+        Self::reach(state, &caller, id, &[header, query]).await
+    }
+}
+
+impl<K: ItemKind> ItemAccess<K> {
+    /// The item `id` if `caller` may reach it and no hint names another project.
+    pub async fn reach(
+        state: &AppState,
+        caller: &Caller,
+        id: Id,
+        hints: &[Option<Id>],
+    ) -> ApiResult<Self> {
         let pid = match state.store.locate(id).await? {
             Some((pid, kind)) if kind == K::PREFIX => pid,
             _ => return Err(Self::not_found(id)),
         };
-        if [header, query].iter().flatten().any(|h| *h != pid) {
+        if hints.iter().flatten().any(|h| *h != pid) {
             return Err(Self::not_found(id));
         }
         let key = keys::item(pid, K::PREFIX, id);

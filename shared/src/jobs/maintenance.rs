@@ -44,8 +44,19 @@ pub async fn run(state: &JobState) -> Result<Report, crate::store::StoreError> {
             JobStatus::Running if num("lease_until") >= now.unix() => continue,
             JobStatus::Running if num("attempts") >= MAX_ATTEMPTS => {
                 let reason = format!("lease expired after {} attempts", num("attempts"));
-                if state.store.give_up_job(pid, id, &reason).await? {
+                if let Some(failed) = state.store.give_up_job(pid, id, &reason).await? {
                     report.failed += 1;
+                    state
+                        .live
+                        .notify(
+                            &failed,
+                            &[
+                                crate::live::frames::progress(&failed),
+                                crate::live::frames::completed(&failed),
+                            ],
+                            true,
+                        )
+                        .await;
                 }
                 continue;
             }

@@ -22,6 +22,7 @@ pub struct JobState {
     pub blobs: Blobs,
     pub queues: Queues,
     pub sqs: aws_sdk_sqs::Client,
+    pub live: crate::live::Live,
     /// How long a claim holds a job without a checkpoint (longer than the function timeout).
     pub lease_secs: i64,
 }
@@ -31,8 +32,14 @@ pub const DEFAULT_LEASE_SECS: i64 = 360;
 
 impl JobState {
     pub fn new(config: Config, aws: &AwsClients) -> Self {
+        let store = Store::new(aws.dynamodb.clone(), config.table_name.clone());
         Self {
-            store: Store::new(aws.dynamodb.clone(), config.table_name.clone()),
+            live: crate::live::Live::new(
+                store.clone(),
+                config.websocket_management_url.as_deref(),
+                &aws.sdk,
+            ),
+            store,
             blobs: Blobs::new(aws.s3.clone(), config.bucket_name.clone()),
             queues: Queues::new(aws.sqs.clone(), config.queue_urls.clone()),
             sqs: aws.sqs.clone(),

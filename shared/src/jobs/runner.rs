@@ -13,6 +13,7 @@ use serde_json::Value;
 use super::JobState;
 use crate::domain::jobs::{retry_delay_secs, JobStatus, JobType};
 use crate::domain::{Id, Timestamp};
+use crate::live::frames;
 use crate::queue::JobMessage;
 use crate::store::jobs::Claim;
 use crate::store::records::Record;
@@ -47,6 +48,8 @@ pub struct JobRun {
     pub job_id: Id,
     pub job: Record,
     token: String,
+    /// The job as last written by this worker (listeners included).
+    latest: Arc<std::sync::Mutex<Record>>,
 }
 
 impl JobRun {
@@ -58,10 +61,11 @@ impl JobRun {
             .unwrap_or_default()
     }
 
-    /// Reports progress and extends the lease; `Err(Stopped)` when the job was cancelled or
-    /// another worker took it over, so the work stops at this checkpoint.
+    /// Reports progress (pushed to the job's WebSocket listeners when it changed) and extends
+    /// the lease; `Err(Stopped)` when the job was cancelled or another worker took it over, so
+    /// the work stops at this checkpoint.
     pub async fn checkpoint(&self, progress: i64, step: &str) -> Result<(), JobError> {
-        let held = self
+        let now = self
             .state
             .store
             .job_checkpoint(
@@ -72,12 +76,23 @@ impl JobRun {
                 step,
                 self.state.lease_secs,
             )
-            .await?;
-        if held {
-            Ok(())
-        } else {
-            Err(JobError::Stopped)
-        }
+            .await?
+            .ok_or(JobError::Stopped)?;
+        let before = std::mem::replace(&mut *self.lock(), now.clone());
+        self.state
+            .live
+            .notify(&now, &frames::changes(&before, &now), false)
+            .await;
+        Ok(())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Record> {
+        self.latest.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The job as last written by this worker.
+    pub fn latest(&self) -> Record {
+        self.lock().clone()
     }
 }
 
@@ -190,30 +205,43 @@ pub async fn handle_record(
         Ok(Claim::Skip(why)) => return Outcome::Skipped(why),
         Err(e) => return Outcome::Retry(e.to_string()),
     };
+    state
+        .live
+        .notify(&job, &[frames::progress(&job)], false)
+        .await;
     let run = JobRun {
         state: state.clone(),
         project_id: msg.project_id,
         job_id: msg.job_id,
         job: job.clone(),
         token: token.clone(),
+        latest: Arc::new(std::sync::Mutex::new(job)),
     };
-    let result = work(run).await;
+    let result = work(run.clone()).await;
     let store = &state.store;
+    let latest = run.latest();
     let recorded = match &result {
-        Ok(value) => {
-            store
-                .finish_job(msg.project_id, &job, &token, Ok(value.clone()))
-                .await
-        }
+        Ok(value) => finish(state, msg.project_id, &latest, &token, Ok(value.clone())).await,
         Err(JobError::Fatal(error)) => {
-            store
-                .finish_job(msg.project_id, &job, &token, Err(error.clone()))
-                .await
+            finish(state, msg.project_id, &latest, &token, Err(error.clone())).await
         }
         Err(JobError::Retryable(reason)) => {
-            store
+            let released = store
                 .release_job(msg.project_id, msg.job_id, &token, reason)
-                .await
+                .await;
+            if let Ok(true) = released {
+                let mut now = latest.clone();
+                now.insert("status".into(), Value::from("pending"));
+                now.insert(
+                    "current_step".into(),
+                    Value::from(format!("Retrying after error: {reason}")),
+                );
+                state
+                    .live
+                    .notify(&now, &frames::changes(&latest, &now), false)
+                    .await;
+            }
+            released
         }
         Err(JobError::Stopped) => return Outcome::Stopped,
     };
@@ -230,6 +258,26 @@ pub async fn handle_record(
             Outcome::Retry(e)
         }
         (Ok(true), Err(JobError::Stopped)) => Outcome::Stopped,
+    }
+}
+
+/// Records a held job's end and tells its listeners (then closes their connections).
+async fn finish(
+    state: &JobState,
+    pid: Id,
+    latest: &Record,
+    token: &str,
+    outcome: Result<Value, String>,
+) -> Result<bool, StoreError> {
+    match state.store.finish_job(pid, latest, token, outcome).await? {
+        Some(done) => {
+            state
+                .live
+                .notify(&done, &frames::changes(latest, &done), true)
+                .await;
+            Ok(true)
+        }
+        None => Ok(false),
     }
 }
 
@@ -256,7 +304,14 @@ pub async fn handle_dead_letters(state: &JobState, event: SqsEvent) -> SqsBatchR
             .give_up_job(msg.project_id, msg.job_id, &reason)
             .await
         {
-            Ok(changed) => {
+            Ok(failed) => {
+                let changed = failed.is_some();
+                if let Some(job) = &failed {
+                    state
+                        .live
+                        .notify(job, &[frames::progress(job), frames::completed(job)], true)
+                        .await;
+                }
                 println!(
                     "{}",
                     serde_json::json!({

@@ -63,6 +63,9 @@ pub struct AwsClients {
     pub sqs: aws_sdk_sqs::Client,
     pub kms: aws_sdk_kms::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
+    /// The shared configuration, for clients only some functions build (API Gateway
+    /// Management, Lambda).
+    pub sdk: aws_types::SdkConfig,
 }
 
 impl AwsClients {
@@ -129,6 +132,7 @@ impl AwsClients {
                     .interceptor(CallMeter)
                     .build(),
             ),
+            sdk: shared.clone(),
         }
     }
 }

@@ -31,6 +31,9 @@ pub struct Config {
     pub server_timing: bool,
     pub app_env: String,
     pub websocket_url: Option<String>,
+    /// Where progress frames are posted (API Gateway Management API of the WebSocket API:
+    /// `https://<api>.execute-api.<region>.amazonaws.com/<stage>`); absent: no pushes.
+    pub websocket_management_url: Option<String>,
     /// Human-readable logs instead of JSON (local dev).
     pub pretty_logs: bool,
     /// Job queue URL per job type (QUEUE_URL_<JOB_TYPE>).
@@ -103,6 +106,7 @@ impl Config {
             server_timing: flag("SERVER_TIMING"),
             app_env: optional("APP_ENV").unwrap_or_else(|| "dev".into()),
             websocket_url: optional("WEBSOCKET_URL"),
+            websocket_management_url: optional("WEBSOCKET_MANAGEMENT_URL"),
             pretty_logs: optional("LOG_FORMAT").is_some_and(|f| f == "pretty"),
             queue_urls: crate::queue::urls_from(&lookup),
         })

@@ -101,3 +101,48 @@ pub async fn serve_maintenance() -> Result<(), lambda_runtime::Error> {
     ))
     .await
 }
+
+/// `main` of ws-connections: the WebSocket API's `$connect`, `$disconnect` and `$default`
+/// events, and the greeting requests it sends itself (asynchronous self-invocation) after an
+/// accepted `$connect` — API Gateway opens the connection only once `$connect` returned.
+pub async fn serve_websocket() -> Result<(), lambda_runtime::Error> {
+    use crate::api::websocket::{self, WsEvent};
+    let state = state_from_env().await?;
+    let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").ok();
+    let lambda = aws_sdk_lambda::Client::from_conf(
+        aws_sdk_lambda::config::Builder::from(&state.aws.sdk)
+            .interceptor(crate::runtime::clients::CallMeter)
+            .build(),
+    );
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: lambda_runtime::LambdaEvent<serde_json::Value>| {
+            let (state, lambda, function) = (state.clone(), lambda.clone(), function.clone());
+            async move {
+                if let Some(c) = websocket::greeting_of(&event.payload) {
+                    websocket::greet(&state, &c).await;
+                    return Ok::<_, lambda_runtime::Error>(serde_json::json!({"greeted": c.connection_id}));
+                }
+                let Some(ws) = WsEvent::from_gateway(&event.payload) else {
+                    tracing::warn!("not a WebSocket event");
+                    return Ok(serde_json::json!({"statusCode": 400}));
+                };
+                let (response, accepted) = websocket::handle(&state, ws).await;
+                if let (Some(c), Some(function)) = (accepted, function.as_deref()) {
+                    let payload = serde_json::to_vec(&websocket::greeting_event(&c))?;
+                    if let Err(e) = lambda
+                        .invoke()
+                        .function_name(function)
+                        .invocation_type(aws_sdk_lambda::types::InvocationType::Event)
+                        .payload(aws_sdk_lambda::primitives::Blob::new(payload))
+                        .send()
+                        .await
+                    {
+                        tracing::warn!(error = %aws_sdk_lambda::error::DisplayErrorContext(e), "could not request the greeting");
+                    }
+                }
+                Ok(response.to_gateway())
+            }
+        },
+    ))
+    .await
+}

@@ -37,7 +37,39 @@ fn moved(
     )
 }
 
+use super::live::listeners_value;
 use crate::domain::validate::EnumValues;
+
+/// The job as a worker leaves it: completed with its result, or failed with its error.
+fn finished(job: &Record, outcome: &Result<Value, String>) -> Record {
+    let now = Timestamp::now().to_rfc3339();
+    let mut done = job.clone();
+    match outcome {
+        Ok(result) => {
+            done.insert("status".into(), Value::from("completed"));
+            done.insert("progress".into(), Value::from(100));
+            done.insert(
+                "current_step".into(),
+                Value::from("Job completed successfully"),
+            );
+            done.insert("result".into(), result.clone());
+        }
+        Err(error) => {
+            done.insert("status".into(), Value::from("failed"));
+            done.insert(
+                "current_step".into(),
+                Value::from(format!("Job failed: {error}")),
+            );
+            done.insert("error".into(), Value::from(error.clone()));
+        }
+    }
+    for k in ["lease_until", "lease_token", "gsi2pk", "gsi2sk"] {
+        done.remove(k);
+    }
+    done.insert("completed_at".into(), Value::from(now.clone()));
+    done.insert("updated_at".into(), Value::from(now));
+    done
+}
 
 impl Store {
     async fn job(&self, pid: Id, id: Id) -> Result<Option<Record>, StoreError> {
@@ -111,8 +143,9 @@ impl Store {
         })
     }
 
-    /// Records progress while the lease is held; `Ok(false)` = the job was cancelled or taken
-    /// over (the worker must stop).
+    /// Records progress while the lease is held and returns the job as now stored (its
+    /// listeners included); `Ok(None)` = the job was cancelled or taken over (the worker must
+    /// stop).
     pub async fn job_checkpoint(
         &self,
         pid: Id,
@@ -121,7 +154,7 @@ impl Store {
         progress: i64,
         step: &str,
         lease_secs: i64,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<Record>, StoreError> {
         let now = Timestamp::now();
         let up = tx::update(
             &JOBS.key(pid, id),
@@ -137,91 +170,102 @@ impl Store {
         .value(":running", s("running"))
         .value(":tok", s(token))
         .build(&self.table);
-        match self.transact(vec![up]).await {
-            Ok(()) => Ok(true),
-            Err(StoreError::Condition(0)) => Ok(false),
-            Err(e) => Err(e),
-        }
+        self.update_one(up).await?.map(record_of).transpose()
     }
 
     /// Ends a held job: completed (with its result) or failed (with its error), emitting
-    /// job.completed / job.failed (not for webhook deliveries). `Ok(false)`: not held anymore.
+    /// job.completed / job.failed (not for webhook deliveries). `job` is the job as last seen
+    /// by the worker; the write also checks that its listeners did not change meanwhile (else
+    /// it re-reads and tries again), so the returned job names every connection to tell.
+    /// `Ok(None)`: the worker does not hold the job anymore.
     pub async fn finish_job(
         &self,
         pid: Id,
         job: &Record,
         token: &str,
         outcome: Result<Value, String>,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<Record>, StoreError> {
         let id = job.get("id").and_then(Value::as_u64).unwrap_or_default();
-        let now = Timestamp::now().to_rfc3339();
-        let mut done = job.clone();
-        let (to, event) = match &outcome {
-            Ok(result) => {
-                done.insert("status".into(), Value::from("completed"));
-                done.insert("progress".into(), Value::from(100));
-                done.insert(
-                    "current_step".into(),
-                    Value::from("Job completed successfully"),
-                );
-                done.insert("result".into(), result.clone());
-                (JobStatus::Completed, EventType::JobCompleted)
-            }
-            Err(error) => {
-                done.insert("status".into(), Value::from("failed"));
-                done.insert(
-                    "current_step".into(),
-                    Value::from(format!("Job failed: {error}")),
-                );
-                done.insert("error".into(), Value::from(error.clone()));
-                (JobStatus::Failed, EventType::JobFailed)
-            }
-        };
-        done.insert("completed_at".into(), Value::from(now.clone()));
-        done.insert("updated_at".into(), Value::from(now.clone()));
-        let up = tx::update(
-            &JOBS.key(pid, id),
-            "SET #s = :to, progress = :p, current_step = :step, #r = :result, #e = :error, \
-             completed_at = :now, updated_at = :now REMOVE lease_until, lease_token, gsi2pk, gsi2sk",
-        )
-        .condition("#s = :running AND lease_token = :tok")
-        .name("#s", "status")
-        .name("#r", "result")
-        .name("#e", "error")
-        .value(":to", s(to.as_str()))
-        .value(":p", n(done["progress"].as_i64().unwrap_or(0)))
-        .value(
-            ":step",
-            s(done["current_step"].as_str().unwrap_or_default()),
-        )
-        .value(
-            ":result",
-            serde_dynamo::to_attribute_value(done.get("result").cloned().unwrap_or(Value::Null))
+        let mut known = job.clone();
+        for attempt in 0..4 {
+            let done = finished(&known, &outcome);
+            let event = match outcome {
+                Ok(_) => EventType::JobCompleted,
+                Err(_) => EventType::JobFailed,
+            };
+            let now = done["completed_at"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            // The last attempt settles without the listeners check.
+            let condition = if attempt < 3 {
+                "#s = :running AND lease_token = :tok AND (attribute_not_exists(listeners) OR listeners = :known)"
+            } else {
+                "#s = :running AND lease_token = :tok"
+            };
+            let mut up = tx::update(
+                &JOBS.key(pid, id),
+                "SET #s = :to, progress = :p, current_step = :step, #r = :result, #e = :error, \
+                 completed_at = :now, updated_at = :now REMOVE lease_until, lease_token, gsi2pk, gsi2sk",
+            )
+            .condition(condition)
+            .name("#s", "status")
+            .name("#r", "result")
+            .name("#e", "error")
+            .value(":to", s(status_of(&done).as_str()))
+            .value(":p", n(done["progress"].as_i64().unwrap_or(0)))
+            .value(
+                ":step",
+                s(done["current_step"].as_str().unwrap_or_default()),
+            )
+            .value(
+                ":result",
+                serde_dynamo::to_attribute_value(
+                    done.get("result").cloned().unwrap_or(Value::Null),
+                )
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        )
-        .value(
-            ":error",
-            done.get("error")
-                .and_then(Value::as_str)
-                .map(s)
-                .unwrap_or(AttributeValue::Null(true)),
-        )
-        .value(":now", s(&now))
-        .value(":running", s("running"))
-        .value(":tok", s(token))
-        .build(&self.table);
-        let mut items = vec![up];
-        items.extend(moved(pid, JobStatus::Running, to, &self.table));
-        let is_delivery =
-            job.get("job_type").and_then(Value::as_str) == Some(JobType::WebhookDelivery.as_str());
-        if !is_delivery {
-            emit(&mut items, &self.table, pid, event, job_out(&done))?;
+            )
+            .value(
+                ":error",
+                done.get("error")
+                    .and_then(Value::as_str)
+                    .map(s)
+                    .unwrap_or(AttributeValue::Null(true)),
+            )
+            .value(":now", s(&now))
+            .value(":running", s("running"))
+            .value(":tok", s(token));
+            if attempt < 3 {
+                up = up.value(":known", listeners_value(&known)?);
+            }
+            let mut items = vec![up.build(&self.table)];
+            items.extend(moved(
+                pid,
+                JobStatus::Running,
+                status_of(&done),
+                &self.table,
+            ));
+            let is_delivery = job.get("job_type").and_then(Value::as_str)
+                == Some(JobType::WebhookDelivery.as_str());
+            if !is_delivery {
+                emit(&mut items, &self.table, pid, event, job_out(&done))?;
+            }
+            match self.transact(items).await {
+                Ok(()) => return Ok(Some(done)),
+                Err(StoreError::Condition(0)) => match self.job(pid, id).await? {
+                    Some(current)
+                        if status_of(&current) == JobStatus::Running
+                            && current.get("lease_token").and_then(Value::as_str)
+                                == Some(token) =>
+                    {
+                        known = current;
+                    }
+                    _ => return Ok(None),
+                },
+                Err(e) => return Err(e),
+            }
         }
-        match self.transact(items).await {
-            Ok(()) => Ok(true),
-            Err(StoreError::Condition(0)) => Ok(false),
-            Err(e) => Err(e),
-        }
+        Ok(None)
     }
 
     /// Gives a held job back after a retryable failure: running → pending, lease dropped.
@@ -260,15 +304,20 @@ impl Store {
     }
 
     /// Fails a job that can no longer be delivered (dead-lettered), whatever active status it
-    /// is in. `Ok(false)`: it had already finished.
-    pub async fn give_up_job(&self, pid: Id, id: Id, reason: &str) -> Result<bool, StoreError> {
-        for _ in 0..3 {
+    /// is in; returns the failed job (with its listeners). `Ok(None)`: it had already finished.
+    pub async fn give_up_job(
+        &self,
+        pid: Id,
+        id: Id,
+        reason: &str,
+    ) -> Result<Option<Record>, StoreError> {
+        for _ in 0..5 {
             let Some(job) = self.job(pid, id).await? else {
-                return Ok(false);
+                return Ok(None);
             };
             let from = status_of(&job);
             if from.is_terminal() {
-                return Ok(false);
+                return Ok(None);
             }
             let now = Timestamp::now().to_rfc3339();
             let mut done = job.clone();
@@ -279,12 +328,14 @@ impl Store {
                 Value::from(format!("Job failed: {reason}")),
             );
             done.insert("completed_at".into(), Value::from(now.clone()));
+            done.insert("updated_at".into(), Value::from(now.clone()));
             let up = tx::update(
                 &JOBS.key(pid, id),
                 "SET #s = :failed, #e = :error, current_step = :step, completed_at = :now, updated_at = :now \
                  REMOVE lease_until, lease_token, gsi2pk, gsi2sk",
             )
-            .condition("#s = :from")
+            .condition("#s = :from AND (attribute_not_exists(listeners) OR listeners = :known)")
+            .value(":known", listeners_value(&job)?)
             .name("#s", "status")
             .name("#e", "error")
             .value(":failed", s("failed"))
@@ -307,12 +358,12 @@ impl Store {
                 )?;
             }
             match self.transact(items).await {
-                Ok(()) => return Ok(true),
+                Ok(()) => return Ok(Some(done)),
                 Err(StoreError::Condition(0)) => continue,
                 Err(e) => return Err(e),
             }
         }
-        Ok(false)
+        Ok(None)
     }
 
     /// A job's current status (to tell a cancel from a takeover).

@@ -113,3 +113,8 @@ pub fn pointer(id: Id) -> Key {
 pub fn item(pid: Id, prefix: &str, id: Id) -> Key {
     Key::new(project_pk(pid), format!("{prefix}#{}", sk_id(id)))
 }
+
+/// A WebSocket connection listening to a job (expires with the connection's 2-hour limit).
+pub fn connection(connection_id: &str) -> Key {
+    Key::new(format!("WSCONN#{connection_id}"), "CONN")
+}

@@ -4,6 +4,7 @@
 pub mod jobs;
 pub mod keys;
 pub mod kinds;
+pub mod live;
 pub mod projects;
 pub mod ratelimit;
 pub mod records;
@@ -470,6 +471,38 @@ impl Store {
                 )));
             }
             return Err(classify(err));
+        }
+    }
+}
+
+impl Store {
+    /// One conditional `UpdateItem` (built like a transaction item) that returns the whole
+    /// updated item; `Ok(None)` when its condition failed.
+    pub async fn update_one(&self, item: TransactWriteItem) -> Result<Option<Item>, StoreError> {
+        let u = item
+            .update
+            .ok_or_else(|| StoreError::Other("update_one needs an update item".into()))?;
+        let out = self
+            .client
+            .update_item()
+            .table_name(u.table_name)
+            .set_key(Some(u.key))
+            .update_expression(u.update_expression)
+            .set_condition_expression(u.condition_expression)
+            .set_expression_attribute_names(u.expression_attribute_names)
+            .set_expression_attribute_values(u.expression_attribute_values)
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await;
+        match out {
+            Ok(o) => Ok(Some(o.attributes.unwrap_or_default())),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(classify(e)),
         }
     }
 }

@@ -52,6 +52,8 @@ impl Bucket {
 pub const REGISTER: Bucket = Bucket::per_hour("register", 5);
 pub const LOGIN: Bucket = Bucket::per_minute("login", 10);
 pub const REFRESH: Bucket = Bucket::per_minute("refresh", 20);
+/// `POST /export/batch` and `POST /batch/export` share one per-user bucket (API.md §0.7).
+pub const EXPORT: Bucket = Bucket::per_minute("export", 5);
 
 pub fn window_key(charge: &RateCharge) -> Key {
     Key::new(charge.pk.clone(), "RATE")

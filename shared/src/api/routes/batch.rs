@@ -27,7 +27,13 @@ use crate::store::records::Record;
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(batch_analyze))
-        .routes(routes!(batch_export))
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(batch_export))
+                .route_layer(axum::middleware::from_fn(
+                    crate::api::ratelimit::user_limited(crate::store::ratelimit::EXPORT),
+                )),
+        )
         .routes(routes!(batch_import))
         .routes(routes!(batch_statistics))
         .routes(routes!(batch_job))

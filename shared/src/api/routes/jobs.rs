@@ -22,6 +22,7 @@ use crate::domain::jobs::{
 };
 use crate::domain::validate::{EnumValues, Kind, Patch, Spec};
 use crate::domain::{Id, Timestamp};
+use crate::live;
 use crate::store::kinds::JOBS;
 use crate::store::records::Record;
 use crate::store::StoreError;
@@ -153,6 +154,8 @@ pub(crate) async fn insert_job(
         // started_at and completed_at are absent until set (the runner's claim sets
         // started_at with if_not_exists, which a stored null would defeat).
         ("attempts", json!(0)),
+        // WebSocket connections following the job (store::live).
+        ("listeners", json!({})),
     ] {
         record.insert(k.into(), v);
     }
@@ -307,6 +310,7 @@ async fn update_job(
         }
     }
     let refused = std::sync::Mutex::new(None);
+    let before = item.record.clone();
     let result = update_retrying::<JobKind>(
         &state,
         &JOBS,
@@ -329,6 +333,10 @@ async fn update_job(
     if let Some(s) = *refused.lock().unwrap_or_else(|e| e.into_inner()) {
         return Err(terminal(id, s));
     }
+    let mut frames = vec![live::frames::job_update(&result)];
+    frames.extend(live::frames::changes(&before, &result));
+    let done = status_of(&result).is_terminal();
+    state.live.notify(&result, &frames, done).await;
     Ok(Json(job_out(&result)))
 }
 
@@ -351,7 +359,10 @@ async fn delete_job(
         .delete_records(item.scope.id(), &[(&JOBS, &item.record)], vec![], vec![])
         .await
     {
-        Ok(()) => Ok(StatusCode::NO_CONTENT),
+        Ok(()) => {
+            state.live.close_all(&item.record).await;
+            Ok(StatusCode::NO_CONTENT)
+        }
         Err(StoreError::Condition(0)) => Err(ItemAccess::<JobKind>::not_found(item.id)),
         Err(e) => Err(e.into()),
     }
@@ -374,6 +385,7 @@ async fn cancel_job(
         ));
     }
     let refused = std::sync::Mutex::new(None);
+    let before = item.record.clone();
     let new = update_retrying::<JobKind>(
         &state,
         &JOBS,
@@ -399,6 +411,9 @@ async fn cancel_job(
             format!("Job {id} is already in terminal state: {s}"),
         ));
     }
+    let mut frames = vec![live::frames::job_cancelled(&new)];
+    frames.extend(live::frames::changes(&before, &new));
+    state.live.notify(&new, &frames, true).await;
     Ok(Json(job_out(&new)))
 }
 
@@ -449,7 +464,7 @@ pub(crate) async fn send(
     // Sent first: a worker that finds the job no longer pending acknowledges without effect.
     let message_id = state.queues.send_job(message, delay).await?;
     let now = Timestamp::now().to_rfc3339();
-    Ok(update_retrying::<JobKind>(
+    let sent = update_retrying::<JobKind>(
         state,
         &JOBS,
         item,
@@ -467,7 +482,12 @@ pub(crate) async fn send(
         |_, _| vec![],
         Vec::new,
     )
-    .await??)
+    .await??;
+    state
+        .live
+        .notify(&sent, &[live::frames::job_dispatched(&sent, delay)], false)
+        .await;
+    Ok(sent)
 }
 
 /// A job's progress.
