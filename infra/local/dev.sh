@@ -40,4 +40,4 @@ set +a
 export PORT
 echo "dev: starting cc-local on http://127.0.0.1:$PORT (env from .dev/env)"
 # not exec: the EXIT trap must run afterwards to stop moto
-cargo run -p cc-local
+cargo run -p cc-local --bin cc-local
