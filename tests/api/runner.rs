@@ -455,3 +455,58 @@ async fn maintenance_resends_lost_jobs_and_fails_exhausted_leases() {
     let again = commandcenter::jobs::maintenance::run(&state).await.unwrap();
     assert_eq!((again.resent, again.failed), (0, 0), "{again:?}");
 }
+
+#[tokio::test]
+async fn a_stale_api_write_cannot_undo_a_workers_progress() {
+    use commandcenter::store::jobs::Claim;
+    use commandcenter::store::kinds::JOBS;
+    use commandcenter::store::records::{record_of, version_of};
+    use commandcenter::store::StoreError;
+    let app = TestApp::new().await;
+    let u = app.user().await;
+    let p = app.project(&u, "Race").await;
+    let pid = p["id"].as_u64().unwrap();
+    let id = dispatched(
+        &app,
+        &u,
+        "research",
+        json!({"task_id": uuid::Uuid::new_v4().to_string()}),
+    )
+    .await;
+    let store = &app.state.store;
+    let Claim::Claimed(_) = store.claim_job(pid, id, "worker", 300).await.unwrap() else {
+        panic!("claimed");
+    };
+    // An API request read the job (running, 0 %) ...
+    let stale = record_of(store.get(&JOBS.key(pid, id)).await.unwrap().unwrap()).unwrap();
+    // ... the worker moves on ...
+    store
+        .job_checkpoint(pid, id, "worker", 50, "Halfway", 300)
+        .await
+        .unwrap()
+        .expect("still held");
+    // ... and the request's versioned write from that read is refused (it re-reads and
+    // re-applies its change instead of putting back 0 %).
+    let mut write = stale.clone();
+    write.insert("tags".into(), json!({"late": true}));
+    write.insert("version".into(), json!(version_of(&stale) + 1));
+    let r = store
+        .update_record(&JOBS, pid, &stale, &write, vec![], vec![])
+        .await;
+    assert!(matches!(r, Err(StoreError::Condition(0))), "{r:?}");
+    // Same after the worker finished: a stale write cannot reopen a completed job.
+    let now = record_of(store.get(&JOBS.key(pid, id)).await.unwrap().unwrap()).unwrap();
+    assert_eq!(now["progress"], 50);
+    store
+        .finish_job(pid, &now, "worker", Ok(json!({"ok": true})))
+        .await
+        .unwrap()
+        .expect("finished");
+    let mut reopen = now.clone();
+    reopen.insert("version".into(), json!(version_of(&now) + 1));
+    let r = store
+        .update_record(&JOBS, pid, &now, &reopen, vec![], vec![])
+        .await;
+    assert!(matches!(r, Err(StoreError::Condition(0))), "{r:?}");
+    assert_eq!(job(&app, &u, id).await["status"], "completed");
+}

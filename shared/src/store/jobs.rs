@@ -158,7 +158,7 @@ impl Store {
         let now = Timestamp::now();
         let up = tx::update(
             &JOBS.key(pid, id),
-            "SET progress = :p, current_step = :step, updated_at = :now, lease_until = :lease, gsi2sk = :g2sk",
+            "SET progress = :p, current_step = :step, updated_at = :now, lease_until = :lease, gsi2sk = :g2sk, version = if_not_exists(version, :zero) + :one",
         )
         .value(":g2sk", s(active_index(pid, id, &now.to_rfc3339()).1))
         .condition("#s = :running AND lease_token = :tok")
@@ -169,6 +169,8 @@ impl Store {
         .value(":lease", n(now.unix() + lease_secs))
         .value(":running", s("running"))
         .value(":tok", s(token))
+        .value(":zero", n(0))
+        .value(":one", n(1))
         .build(&self.table);
         self.update_one(up).await?.map(record_of).transpose()
     }
@@ -206,7 +208,7 @@ impl Store {
             let mut up = tx::update(
                 &JOBS.key(pid, id),
                 "SET #s = :to, progress = :p, current_step = :step, #r = :result, #e = :error, \
-                 completed_at = :now, updated_at = :now REMOVE lease_until, lease_token, gsi2pk, gsi2sk",
+                 completed_at = :now, updated_at = :now, version = if_not_exists(version, :zero) + :one REMOVE lease_until, lease_token, gsi2pk, gsi2sk",
             )
             .condition(condition)
             .name("#s", "status")
@@ -234,7 +236,9 @@ impl Store {
             )
             .value(":now", s(&now))
             .value(":running", s("running"))
-            .value(":tok", s(token));
+            .value(":tok", s(token))
+            .value(":zero", n(0))
+            .value(":one", n(1));
             if attempt < 3 {
                 up = up.value(":known", listeners_value(&known)?);
             }
@@ -278,7 +282,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let up = tx::update(
             &JOBS.key(pid, id),
-            "SET #s = :pending, current_step = :step, updated_at = :now, gsi2sk = :g2sk REMOVE lease_until, lease_token",
+            "SET #s = :pending, current_step = :step, updated_at = :now, gsi2sk = :g2sk, version = if_not_exists(version, :zero) + :one REMOVE lease_until, lease_token",
         )
         .value(":g2sk", s(active_index(pid, id, &Timestamp::now().to_rfc3339()).1))
         .condition("#s = :running AND lease_token = :tok")
@@ -288,6 +292,8 @@ impl Store {
         .value(":now", s(Timestamp::now().to_rfc3339()))
         .value(":running", s("running"))
         .value(":tok", s(token))
+        .value(":zero", n(0))
+        .value(":one", n(1))
         .build(&self.table);
         let mut items = vec![up];
         items.extend(moved(
@@ -331,8 +337,8 @@ impl Store {
             done.insert("updated_at".into(), Value::from(now.clone()));
             let up = tx::update(
                 &JOBS.key(pid, id),
-                "SET #s = :failed, #e = :error, current_step = :step, completed_at = :now, updated_at = :now \
-                 REMOVE lease_until, lease_token, gsi2pk, gsi2sk",
+                "SET #s = :failed, #e = :error, current_step = :step, completed_at = :now, updated_at = :now, \
+                 version = if_not_exists(version, :zero) + :one REMOVE lease_until, lease_token, gsi2pk, gsi2sk",
             )
             .condition("#s = :from AND (attribute_not_exists(listeners) OR listeners = :known)")
             .value(":known", listeners_value(&job)?)
@@ -343,6 +349,8 @@ impl Store {
             .value(":step", s(format!("Job failed: {reason}")))
             .value(":now", s(&now))
             .value(":from", s(from.as_str()))
+            .value(":zero", n(0))
+            .value(":one", n(1))
             .build(&self.table);
             let mut items = vec![up];
             items.extend(moved(pid, from, JobStatus::Failed, &self.table));
