@@ -139,6 +139,35 @@ impl TestApp {
         }
     }
 
+    /// The state a job function builds from the same configuration.
+    pub fn job_state(&self) -> commandcenter::jobs::JobState {
+        commandcenter::jobs::JobState::new((*self.state.config).clone(), &self.state.aws)
+    }
+
+    /// What the `job-<type>` function does on AWS: the queued messages of the jobs `ids`
+    /// delivered to the runner as one SQS event.
+    pub async fn run_jobs(
+        &self,
+        job_type: commandcenter::domain::jobs::JobType,
+        ids: &[u64],
+    ) -> aws_lambda_events::event::sqs::SqsBatchResponse {
+        use commandcenter::domain::validate::EnumValues;
+        let queue = &self.state.config.queue_urls[job_type.as_str()];
+        let event = receive_jobs(&self.state.aws.sqs, queue, ids).await;
+        assert_eq!(
+            event.records.len(),
+            ids.len(),
+            "every job's message arrived"
+        );
+        commandcenter::jobs::runner::handle_batch(
+            &self.job_state(),
+            job_type,
+            &commandcenter::jobs::work::work_for(job_type),
+            event,
+        )
+        .await
+    }
+
     /// Registers and logs in a new user.
     pub async fn user(&self) -> TestUser {
         let email = format!("user-{}@example.com", uuid::Uuid::new_v4().simple());

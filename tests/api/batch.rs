@@ -2,9 +2,6 @@
 
 use cc_tests::TestApp;
 use commandcenter::domain::jobs::JobType;
-use commandcenter::jobs::runner::handle_batch;
-use commandcenter::jobs::work::work_for;
-use commandcenter::jobs::JobState;
 use serde_json::{json, Value};
 
 #[tokio::test]
@@ -43,16 +40,7 @@ async fn import_of_100_technologies_runs_and_shows_on_the_dashboard() {
     );
 
     // What the job-batch-import function does on AWS: receive the message, run the batch.
-    let state = JobState::new((*app.state.config).clone(), &app.state.aws);
-    let queue = app.state.config.queue_urls["batch_import"].clone();
-    let event = cc_tests::receive_jobs(&app.state.aws.sqs, &queue, &[job_id]).await;
-    let out = handle_batch(
-        &state,
-        JobType::BatchImport,
-        &work_for(JobType::BatchImport),
-        event,
-    )
-    .await;
+    let out = app.run_jobs(JobType::BatchImport, &[job_id]).await;
     assert!(out.batch_item_failures.is_empty());
     let j = app
         .get(&format!("/api/v1/batch/jobs/{job_id}"))

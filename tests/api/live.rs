@@ -6,9 +6,6 @@ use std::time::Duration;
 
 use cc_tests::{TestApp, TestUser};
 use commandcenter::domain::jobs::JobType;
-use commandcenter::jobs::runner::handle_batch;
-use commandcenter::jobs::work::work_for;
-use commandcenter::jobs::JobState;
 use commandcenter::store::keys;
 use commandcenter::store::live::Connection;
 use futures::{SinkExt, StreamExt};
@@ -129,16 +126,7 @@ async fn a_batch_import_streams_connected_progress_and_completed() {
     );
 
     // What job-batch-import does on AWS with the queued message.
-    let state = JobState::new((*app.state.config).clone(), &app.state.aws);
-    let queue = app.state.config.queue_urls["batch_import"].clone();
-    let event = cc_tests::receive_jobs(&app.state.aws.sqs, &queue, &[job_id]).await;
-    let out = handle_batch(
-        &state,
-        JobType::BatchImport,
-        &work_for(JobType::BatchImport),
-        event,
-    )
-    .await;
+    let out = app.run_jobs(JobType::BatchImport, &[job_id]).await;
     assert!(out.batch_item_failures.is_empty());
 
     let frames = rest(&mut ws).await;

@@ -14,7 +14,7 @@ use commandcenter::jobs::JobState;
 use serde_json::{json, Value};
 
 fn job_state(app: &TestApp) -> JobState {
-    JobState::new((*app.state.config).clone(), &app.state.aws)
+    app.job_state()
 }
 
 /// Creates and dispatches a job; returns its id.

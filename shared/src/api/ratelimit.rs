@@ -37,24 +37,9 @@ pub fn ip_limited(
 }
 
 /// Which per-user bucket a route's authenticated requests are charged to, instead of the
-/// general write bucket.
+/// general write bucket: `route_layer(Extension(UserBucket(EXPORT)))`.
 #[derive(Debug, Clone, Copy)]
 pub struct UserBucket(pub Bucket);
-
-/// Route layer: the caller's requests count against `bucket` (per user) instead of the
-/// general write limit.
-pub fn user_limited(
-    bucket: Bucket,
-) -> impl Fn(Request, Next) -> std::pin::Pin<Box<dyn std::future::Future<Output = Response> + Send>>
-       + Clone
-       + Send
-       + Sync
-       + 'static {
-    move |mut req: Request, next: Next| {
-        req.extensions_mut().insert(UserBucket(bucket));
-        Box::pin(async move { next.run(req).await })
-    }
-}
 
 /// The window item of this request's charge, to read along with the handler's first read.
 pub fn window_key() -> Option<Key> {

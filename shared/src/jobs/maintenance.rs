@@ -48,14 +48,7 @@ pub async fn run(state: &JobState) -> Result<Report, crate::store::StoreError> {
                     report.failed += 1;
                     state
                         .live
-                        .notify(
-                            &failed,
-                            &[
-                                crate::live::frames::progress(&failed),
-                                crate::live::frames::completed(&failed),
-                            ],
-                            true,
-                        )
+                        .notify(&failed, &crate::live::frames::ended(&failed), true)
                         .await;
                 }
                 continue;

@@ -307,10 +307,7 @@ pub async fn handle_dead_letters(state: &JobState, event: SqsEvent) -> SqsBatchR
             Ok(failed) => {
                 let changed = failed.is_some();
                 if let Some(job) = &failed {
-                    state
-                        .live
-                        .notify(job, &[frames::progress(job), frames::completed(job)], true)
-                        .await;
+                    state.live.notify(job, &frames::ended(job), true).await;
                 }
                 println!(
                     "{}",

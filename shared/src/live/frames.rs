@@ -63,6 +63,12 @@ pub fn completed(job: &Record) -> Value {
     })
 }
 
+/// What listeners of a job that was ended from outside the runner (dead letters, expired
+/// leases) are told: where it stands, then `completed`.
+pub fn ended(job: &Record) -> Vec<Value> {
+    vec![progress(job), completed(job)]
+}
+
 /// What a change from `old` to `new` tells listeners beyond an operation's own frame: a
 /// progress frame if status, progress or step changed, and `completed` once terminal.
 pub fn changes(old: &Record, new: &Record) -> Vec<Value> {

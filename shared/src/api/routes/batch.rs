@@ -30,9 +30,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(
             OpenApiRouter::new()
                 .routes(routes!(batch_export))
-                .route_layer(axum::middleware::from_fn(
-                    crate::api::ratelimit::user_limited(crate::store::ratelimit::EXPORT),
-                )),
+                .route_layer(axum::Extension(crate::api::ratelimit::UserBucket(
+                    crate::store::ratelimit::EXPORT,
+                ))),
         )
         .routes(routes!(batch_import))
         .routes(routes!(batch_statistics))
