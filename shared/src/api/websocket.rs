@@ -264,3 +264,57 @@ pub fn greeting_event(c: &Connection) -> Value {
 pub fn greeting_of(event: &Value) -> Option<Connection> {
     serde_json::from_value(event.get("greet")?.clone()).ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gateway_events_are_read() {
+        let connect = json!({
+            "requestContext": {"routeKey": "$connect", "eventType": "CONNECT", "connectionId": "abc=",
+                               "requestId": "r-1", "stage": "dev"},
+            "queryStringParameters": {"job_id": "42", "token": "t"},
+            "isBase64Encoded": false
+        });
+        let e = WsEvent::from_gateway(&connect).unwrap();
+        assert_eq!(e.route, Route::Connect);
+        assert_eq!(e.connection_id, "abc=");
+        assert_eq!(e.request_id, "r-1");
+        assert_eq!(job_id_of(&e.query).unwrap(), 42);
+        let message = json!({
+            "requestContext": {"routeKey": "$default", "eventType": "MESSAGE", "connectionId": "abc="},
+            "body": "{\"action\":\"status\"}"
+        });
+        let e = WsEvent::from_gateway(&message).unwrap();
+        assert_eq!(e.route, Route::Message);
+        assert_eq!(e.body.as_deref(), Some("{\"action\":\"status\"}"));
+        assert!(e.query.is_empty());
+        assert!(WsEvent::from_gateway(&json!({"Records": []})).is_none());
+    }
+
+    #[test]
+    fn job_ids_are_positive_53_bit_integers() {
+        let q = |v: &str| HashMap::from([("job_id".to_string(), v.to_string())]);
+        assert_eq!(job_id_of(&q(" 7 ")).unwrap(), 7);
+        for bad in ["", "abc", "0", "-1", "1.5", "9007199254740992"] {
+            let e = job_id_of(&q(bad)).unwrap_err();
+            assert_eq!(e.status.as_u16(), 400, "{bad}");
+            assert_eq!(e.code, "invalid_job_id");
+        }
+        assert!(job_id_of(&HashMap::new()).is_err());
+    }
+
+    #[test]
+    fn greetings_round_trip_and_responses_are_proxy_documents() {
+        let c = Connection::new("abc=", 1, 2, 3);
+        assert_eq!(greeting_of(&greeting_event(&c)), Some(c));
+        assert!(greeting_of(&json!({"requestContext": {}})).is_none());
+        let refused: WsResponse = ApiError::bad_request("invalid_job_id", "no").into();
+        let doc = refused.to_gateway();
+        assert_eq!(doc["statusCode"], 400);
+        assert_eq!(doc["headers"]["content-type"], PROBLEM_JSON);
+        let body: Value = serde_json::from_str(doc["body"].as_str().unwrap()).unwrap();
+        assert_eq!(body["code"], "invalid_job_id");
+    }
+}
