@@ -209,6 +209,14 @@ async fn api_changes_are_pushed_and_cancel_closes() {
     assert_eq!(next(&mut ws).await.unwrap()["type"], "connected");
     assert_eq!(next(&mut second).await.unwrap()["type"], "connected");
     listeners_settle(&app, pid, id, 2).await;
+    // Listeners are bookkeeping: the job's representation does not show them.
+    let r = app
+        .get(&format!("/api/v1/jobs/{id}"))
+        .bearer(&u.access)
+        .send()
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(r.body.get("listeners").is_none(), "{}", r.text);
 
     // Anything but {"action":"status"} is ignored; status answers a progress frame.
     ws.send(Message::Text("hello".into())).await.unwrap();
