@@ -22,30 +22,16 @@ use tower::ServiceExt;
 pub fn provisioned() -> &'static HashMap<String, String> {
     static ENV: OnceLock<HashMap<String, String>> = OnceLock::new();
     ENV.get_or_init(|| {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let cmd = std::env::var("CC_PROVISION").unwrap_or_else(|_| {
-            format!(
-                "{} {}",
-                root.join(".venv/bin/python").display(),
-                root.join("infra/local/provision.py").display()
-            )
-        });
         let endpoint = moto_url();
         let prefix = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
-        let mut parts = cmd.split_whitespace();
-        let program = parts.next().expect("CC_PROVISION is a command");
-        let out = std::process::Command::new(program)
-            .args(parts)
-            .args([
-                "provision",
-                "--endpoint",
-                &endpoint,
-                "--prefix",
-                &prefix,
-                "--json",
-            ])
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {cmd}: {e} (run `make venv` first)"));
+        let out = provision(&[
+            "provision",
+            "--endpoint",
+            &endpoint,
+            "--prefix",
+            &prefix,
+            "--json",
+        ]);
         assert!(
             out.status.success(),
             "provisioning against {endpoint} failed (is moto running? `make moto`):\n{}",
@@ -53,6 +39,25 @@ pub fn provisioned() -> &'static HashMap<String, String> {
         );
         serde_json::from_slice(&out.stdout).expect("provision.py --json prints a JSON object")
     })
+}
+
+/// Runs infra/local/provision.py (or the command in CC_PROVISION) with `args`.
+pub fn provision(args: &[&str]) -> std::process::Output {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let cmd = std::env::var("CC_PROVISION").unwrap_or_else(|_| {
+        format!(
+            "{} {}",
+            root.join(".venv/bin/python").display(),
+            root.join("infra/local/provision.py").display()
+        )
+    });
+    let mut parts = cmd.split_whitespace();
+    let program = parts.next().expect("CC_PROVISION is a command");
+    std::process::Command::new(program)
+        .args(parts)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd}: {e} (run `make venv` first)"))
 }
 
 pub fn moto_url() -> String {

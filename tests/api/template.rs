@@ -6,20 +6,7 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 fn describe() -> Value {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let cmd = std::env::var("CC_PROVISION").unwrap_or_else(|_| {
-        format!(
-            "{} {}",
-            root.join(".venv/bin/python").display(),
-            root.join("infra/local/provision.py").display()
-        )
-    });
-    let mut parts = cmd.split_whitespace();
-    let out = std::process::Command::new(parts.next().unwrap())
-        .args(parts)
-        .arg("describe")
-        .output()
-        .expect("provision.py describe runs");
+    let out = cc_tests::provision(&["describe"]);
     assert!(
         out.status.success(),
         "{}",

@@ -166,21 +166,29 @@ async fn back_off(state: &JobState, job_type: JobType, record: &SqsMessage) {
     }
 }
 
+/// The job a queue message names; a malformed one is logged (and dropped by the caller: it
+/// would fail on every delivery).
+fn job_message(record: &SqsMessage) -> Option<JobMessage> {
+    let msg = record
+        .body
+        .as_deref()
+        .and_then(|b| serde_json::from_str::<JobMessage>(b).ok());
+    if msg.is_none() {
+        tracing::error!(
+            body = record.body.as_deref().unwrap_or(""),
+            "malformed job message dropped"
+        );
+    }
+    msg
+}
+
 pub async fn handle_record(
     state: &JobState,
     job_type: JobType,
     work: &Work,
     record: &SqsMessage,
 ) -> Outcome {
-    let Some(msg) = record
-        .body
-        .as_deref()
-        .and_then(|b| serde_json::from_str::<JobMessage>(b).ok())
-    else {
-        tracing::error!(
-            body = record.body.as_deref().unwrap_or(""),
-            "malformed job message dropped"
-        );
+    let Some(msg) = job_message(record) else {
         return Outcome::Malformed;
     };
     // Delays beyond SQS's 15 minutes: send again with what remains.
@@ -286,15 +294,7 @@ async fn finish(
 pub async fn handle_dead_letters(state: &JobState, event: SqsEvent) -> SqsBatchResponse {
     let mut response = SqsBatchResponse::default();
     for record in event.records {
-        let Some(msg) = record
-            .body
-            .as_deref()
-            .and_then(|b| serde_json::from_str::<JobMessage>(b).ok())
-        else {
-            tracing::error!(
-                body = record.body.as_deref().unwrap_or(""),
-                "malformed dead letter dropped"
-            );
+        let Some(msg) = job_message(&record) else {
             continue;
         };
         let attempts = receive_count(&record).max(1);

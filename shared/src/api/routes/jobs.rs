@@ -254,6 +254,46 @@ fn settle_times(r: &mut Record, now: &str) {
     }
 }
 
+/// Applies `change` to the job (re-applied on a concurrent write), with the status-time
+/// bookkeeping, unless `refuse` names the status that forbids it (checked first on the job as
+/// read, then on every re-read). Returns the job before and after the write.
+async fn change_job(
+    state: &AppState,
+    item: ItemAccess<JobKind>,
+    refuse: impl Fn(&Record) -> Option<JobStatus>,
+    change: impl Fn(&Record) -> Record,
+) -> ApiResult<Result<(Record, Record), JobStatus>> {
+    if let Some(s) = refuse(&item.record) {
+        return Ok(Err(s));
+    }
+    // The version the last attempt started from, and whether it was refused.
+    let seen = std::sync::Mutex::new((item.record.clone(), None));
+    let lock = || seen.lock().unwrap_or_else(|e| e.into_inner());
+    let after = update_retrying::<JobKind>(
+        state,
+        &JOBS,
+        item,
+        |old| {
+            let refused = refuse(old);
+            *lock() = (old.clone(), refused);
+            if refused.is_some() {
+                return old.clone();
+            }
+            let mut new = change(old);
+            settle_times(&mut new, &Timestamp::now().to_rfc3339());
+            new
+        },
+        |_, _| vec![],
+        Vec::new,
+    )
+    .await??;
+    let (before, refused) = lock().clone();
+    Ok(match refused {
+        Some(s) => Err(s),
+        None => Ok((before, after)),
+    })
+}
+
 /// Update a job's status, progress, step, result or error. PUT is accepted as PATCH.
 #[utoipa::path(patch, path = "/api/v1/jobs/{job_id}", tag = "jobs", security(("bearer" = [])),
     params(("job_id" = i64, Path, minimum = 1)), request_body = Job,
@@ -304,35 +344,17 @@ async fn update_job(
         .get("status")
         .and_then(Value::as_str)
         .and_then(JobStatus::parse);
-    if let Some(to) = requested {
-        if let Err(TransitionError::Terminal(s)) = transition(status_of(&item.record), to) {
-            return Err(terminal(id, s));
-        }
-    }
-    let refused = std::sync::Mutex::new(None);
-    let before = item.record.clone();
-    let result = update_retrying::<JobKind>(
+    let (before, result) = change_job(
         &state,
-        &JOBS,
         item,
-        |old| {
-            let mut new = overlay(old, &changes);
-            if let Some(to) = requested {
-                if let Err(TransitionError::Terminal(s)) = transition(status_of(old), to) {
-                    *refused.lock().unwrap_or_else(|e| e.into_inner()) = Some(s);
-                    return old.clone();
-                }
-            }
-            settle_times(&mut new, &Timestamp::now().to_rfc3339());
-            new
+        |old| match requested.map(|to| transition(status_of(old), to)) {
+            Some(Err(TransitionError::Terminal(s))) => Some(s),
+            _ => None,
         },
-        |_, _| vec![],
-        Vec::new,
+        |old| overlay(old, &changes),
     )
-    .await??;
-    if let Some(s) = *refused.lock().unwrap_or_else(|e| e.into_inner()) {
-        return Err(terminal(id, s));
-    }
+    .await?
+    .map_err(|s| terminal(id, s))?;
     let mut frames = vec![live::frames::job_update(&result)];
     frames.extend(live::frames::changes(&before, &result));
     let done = status_of(&result).is_terminal();
@@ -377,40 +399,23 @@ async fn cancel_job(
     item: ItemAccess<JobKind>,
 ) -> ApiResult<Json<Value>> {
     let id = item.id;
-    let status = status_of(&item.record);
-    if status.is_terminal() {
-        return Err(ApiError::bad_request(
-            "job_terminal",
-            format!("Job {id} is already in terminal state: {status}"),
-        ));
-    }
-    let refused = std::sync::Mutex::new(None);
-    let before = item.record.clone();
-    let new = update_retrying::<JobKind>(
+    let (before, new) = change_job(
         &state,
-        &JOBS,
         item,
+        |old| Some(status_of(old)).filter(|s| s.is_terminal()),
         |old| {
-            let s = status_of(old);
-            if s.is_terminal() {
-                *refused.lock().unwrap_or_else(|e| e.into_inner()) = Some(s);
-                return old.clone();
-            }
             let mut new = old.clone();
             new.insert("status".into(), json!("cancelled"));
-            settle_times(&mut new, &Timestamp::now().to_rfc3339());
             new
         },
-        |_, _| vec![],
-        Vec::new,
     )
-    .await??;
-    if let Some(s) = *refused.lock().unwrap_or_else(|e| e.into_inner()) {
-        return Err(ApiError::bad_request(
+    .await?
+    .map_err(|s| {
+        ApiError::bad_request(
             "job_terminal",
             format!("Job {id} is already in terminal state: {s}"),
-        ));
-    }
+        )
+    })?;
     let mut frames = vec![live::frames::job_cancelled(&new)];
     frames.extend(live::frames::changes(&before, &new));
     state.live.notify(&new, &frames, true).await;

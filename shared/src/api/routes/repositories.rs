@@ -160,6 +160,20 @@ fn access_token(f: &mut Fields<'_>) -> Patch<String> {
     t
 }
 
+/// Fields a repository takes on create and update.
+const DESCRIPTION: Spec = Spec::opt(
+    "description",
+    Kind::Str {
+        min: 0,
+        max: 100_000,
+    },
+);
+const IS_PRIVATE: Spec = Spec::or(
+    "is_private",
+    Kind::Bool,
+    crate::domain::validate::DefaultValue::Bool(false),
+);
+
 /// Track a repository.
 #[utoipa::path(post, path = "/api/v1/repositories", tag = "repositories", security(("bearer" = [])),
     request_body = RepositoryCreate,
@@ -172,23 +186,7 @@ async fn create_repository(
     let mut f = body.fields();
     let owner = github_name(&mut f, "owner", 39);
     let name = github_name(&mut f, "name", 100);
-    let mut record = f.record(
-        &[
-            Spec::opt(
-                "description",
-                Kind::Str {
-                    min: 0,
-                    max: 100_000,
-                },
-            ),
-            Spec::or(
-                "is_private",
-                Kind::Bool,
-                crate::domain::validate::DefaultValue::Bool(false),
-            ),
-        ],
-        true,
-    );
+    let mut record = f.record(&[DESCRIPTION, IS_PRIVATE], true);
     let token = access_token(&mut f).value();
     let body_pid = body_project(&mut f);
     f.finish()?;
@@ -301,21 +299,7 @@ async fn update_repository(
 ) -> ApiResult<Json<Value>> {
     let mut f = body.fields();
     let mut changes = f.record(
-        &[
-            Spec::opt(
-                "description",
-                Kind::Str {
-                    min: 0,
-                    max: 100_000,
-                },
-            ),
-            Spec::or(
-                "is_private",
-                Kind::Bool,
-                crate::domain::validate::DefaultValue::Bool(false),
-            ),
-            Spec::opt("metadata_", Kind::Obj),
-        ],
+        &[DESCRIPTION, IS_PRIVATE, Spec::opt("metadata_", Kind::Obj)],
         false,
     );
     let token = access_token(&mut f);
