@@ -57,6 +57,7 @@ pub fn emit(
     );
     item.insert("created_at".into(), s(now.to_rfc3339()));
     item.insert("expires_at".into(), n(now.unix() + RETENTION_SECS));
+    crate::store::check_item_size(&item)?;
     items.push(tx::put(item, Some("attribute_not_exists(pk)")).build(table));
     Ok(())
 }

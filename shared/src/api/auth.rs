@@ -15,7 +15,7 @@ use crate::context;
 use crate::domain::auth::{is_pat, token_hash, TokenError, TokenType};
 use crate::domain::user::{PersonalAccessToken, TokenFamily, User};
 use crate::domain::{Id, Timestamp};
-use crate::store::ratelimit::{count_of, window_key, Bucket};
+use crate::store::ratelimit::{window_key, Bucket};
 use crate::store::{keys, take, Item, Key};
 
 /// How the caller authenticated.
@@ -43,6 +43,8 @@ pub struct Caller {
 pub struct Principal {
     pub user: User,
     pub credential: Credential,
+    /// The personal access token the caller used, if any.
+    pub pat: Option<PersonalAccessToken>,
 }
 
 impl Principal {
@@ -88,16 +90,25 @@ impl FromRequestParts<AppState> for Caller {
                 "Invalid authentication credentials",
             ));
         }
+        // Logout and token revocation are never refused for a full write window.
         let counts_as_write = matches!(
             parts.method,
             Method::POST | Method::PUT | Method::PATCH | Method::DELETE
-        );
+        ) && parts
+            .extensions
+            .get::<super::ratelimit::Unmetered>()
+            .is_none();
         let mut caller = Caller::from_token(state, token, counts_as_write).await?;
         caller.bucket = parts
             .extensions
             .get::<super::ratelimit::UserBucket>()
             .map(|b| b.0);
         context::set_user(caller.user_id);
+        // Registered now, before any validation: a request refused with 4xx counts too
+        // (API.md §0.7); the edge middleware applies it if no write carried it.
+        if let Some(c) = caller.charge(state) {
+            context::set_rate_charge(c);
+        }
         parts.extensions.insert(caller.clone());
         Ok(caller)
     }
@@ -152,6 +163,15 @@ impl Caller {
         })
     }
 
+    /// This request's per-user charge (writes only): the route's bucket or the write limit.
+    fn charge(&self, state: &AppState) -> Option<crate::context::RateCharge> {
+        self.counts_as_write.then(|| {
+            self.bucket
+                .unwrap_or_else(|| write_bucket(state))
+                .charge(&self.user_id.to_string(), Timestamp::now().unix())
+        })
+    }
+
     fn credential_key(&self) -> Key {
         match &self.credential {
             Credential::Session { family } => keys::family(self.user_id, family),
@@ -168,11 +188,10 @@ impl Caller {
     ) -> ApiResult<(Principal, HashMap<Key, Item>)> {
         let user_key = keys::user(self.user_id);
         let cred_key = self.credential_key();
-        let charge = self.counts_as_write.then(|| {
-            self.bucket
-                .unwrap_or_else(|| write_bucket(state))
-                .charge(&self.user_id.to_string(), Timestamp::now().unix())
-        });
+        // The charge the extractor registered (same window), else this request's own.
+        let charge = context::current()
+            .and_then(|c| c.rate_charge())
+            .or_else(|| self.charge(state));
         let mut wanted = vec![user_key.clone(), cred_key.clone()];
         if let Some(c) = &charge {
             wanted.push(window_key(c));
@@ -181,6 +200,7 @@ impl Caller {
         let mut found = state.store.batch_get(&wanted).await?;
 
         let user: User = take(&mut found, &user_key)?.ok_or_else(invalid_token)?;
+        let mut used_pat = None;
         match &self.credential {
             Credential::Session { .. } => {
                 let fam: TokenFamily = take(&mut found, &cred_key)?.ok_or_else(|| {
@@ -205,6 +225,7 @@ impl Caller {
                         tracing::warn!(error = %e, "could not record token use");
                     }
                 }
+                used_pat = Some(pat);
             }
         }
         if !user.is_active {
@@ -214,20 +235,16 @@ impl Caller {
                 "Inactive user",
             ));
         }
-        if let Some(mut c) = charge {
-            c.prior = Some(
-                found
-                    .remove(&window_key(&c))
-                    .as_ref()
-                    .map(count_of)
-                    .unwrap_or(0),
-            );
-            context::set_rate_charge(c);
+        if let Some(c) = charge {
+            context::set_rate_charge(c.clone());
+            // A full window refuses the request before it does anything (API.md §0.7).
+            super::ratelimit::note_prior(found.remove(&window_key(&c)).as_ref())?;
         }
         Ok((
             Principal {
                 user,
                 credential: self.credential.clone(),
+                pat: used_pat,
             },
             found,
         ))

@@ -166,6 +166,15 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::RateLimited => ApiError::rate_limited(),
+            // DynamoDB's item limit is a validation rule: 422 naming the largest field.
+            StoreError::TooLarge { field, size } => ApiError::field(
+                &["body", &field],
+                "value_error",
+                format!(
+                    "The record would take {size} bytes; at most {} are stored. This is its largest field: shorten it",
+                    crate::store::ITEM_BUDGET
+                ),
+            ),
             StoreError::Unavailable(cause) => {
                 tracing::warn!(
                     request_id = context::request_id().unwrap_or_default(),

@@ -143,37 +143,12 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryMap {
     }
 }
 
+/// Decodes `application/x-www-form-urlencoded` pairs on bytes (`+` is a space, `%XX` a byte;
+/// a stray `%` stays as it is); invalid UTF-8 becomes U+FFFD instead of failing.
 fn form_urlencoded_pairs(q: &str) -> Vec<(String, String)> {
-    q.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (percent_decode(k), percent_decode(v))
-        })
+    form_urlencoded::parse(q.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect()
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() || (i + 2 == bytes.len() - 1) => {
-                match u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                    Ok(b) => {
-                        out.push(b);
-                        i += 2;
-                    }
-                    Err(_) => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Standard pagination: skip ≥ 0 (=0), limit within bounds (=default).
@@ -194,20 +169,54 @@ impl Page {
     }
 }
 
-/// A positive integer id from a path segment (422 int_parsing naming it).
+/// A positive integer id from a path segment: 1..=2^53-1 (API.md §0.1: anything else is
+/// 422 int_parsing naming the parameter).
 pub fn path_id(raw: &str, name: &str) -> ApiResult<Id> {
-    match raw.parse::<i64>() {
-        Ok(n) if n >= 1 && (n as u64) <= MAX_ID => Ok(n as Id),
-        Ok(_) => Err(ApiError::field(
-            &["path", name],
-            "greater_than_equal",
-            "Input should be greater than or equal to 1",
-        )),
-        Err(_) => Err(ApiError::field(
+    match raw.parse::<u64>() {
+        Ok(n) if (1..=MAX_ID).contains(&n) => Ok(n as Id),
+        _ => Err(ApiError::field(
             &["path", name],
             "int_parsing",
             "Input should be a valid integer, unable to parse string as an integer",
         )),
+    }
+}
+
+/// The route's path parameters, decoded; a segment that is not valid UTF-8 after
+/// percent-decoding reads as empty, so `path_id` answers 422 instead of axum's 400 text.
+#[derive(Debug, Clone, Default)]
+pub struct PathParams(Vec<(String, String)>);
+
+impl PathParams {
+    pub fn raw(&self, name: &str) -> &str {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default()
+    }
+
+    /// The integer id `name` (422 int_parsing naming it).
+    pub fn id(&self, name: &str) -> ApiResult<Id> {
+        path_id(self.raw(name), name)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for PathParams {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        use axum::extract::RawPathParams;
+        Ok(
+            match RawPathParams::from_request_parts(parts, state).await {
+                Ok(p) => Self(
+                    p.iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect(),
+                ),
+                Err(_) => Self::default(),
+            },
+        )
     }
 }
 
@@ -225,7 +234,19 @@ mod tests {
                 ("c".into(), "".into())
             ]
         );
-        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(
+            form_urlencoded_pairs("p=100%"),
+            vec![("p".into(), "100%".into())]
+        );
+        // A `%` before a multibyte character used to slice inside it and panic.
+        assert_eq!(
+            form_urlencoded_pairs("skip=%a€"),
+            vec![("skip".into(), "%a€".into())]
+        );
+        assert_eq!(
+            form_urlencoded_pairs("x=%FF"),
+            vec![("x".into(), "\u{fffd}".into())]
+        );
     }
 
     #[test]
@@ -233,8 +254,13 @@ mod tests {
         assert_eq!(path_id("42", "id").unwrap(), 42);
         assert_eq!(
             path_id("0", "id").unwrap_err().errors[0].kind,
-            "greater_than_equal"
+            "int_parsing"
         );
+        assert_eq!(
+            path_id("-1", "id").unwrap_err().errors[0].kind,
+            "int_parsing"
+        );
+        assert_eq!(path_id("", "id").unwrap_err().errors[0].kind, "int_parsing");
         assert_eq!(
             path_id("abc", "id").unwrap_err().errors[0].kind,
             "int_parsing"

@@ -41,6 +41,31 @@ pub fn ip_limited(
 #[derive(Debug, Clone, Copy)]
 pub struct UserBucket(pub Bucket);
 
+/// Marks a route whose authenticated requests are not counted against the write limit
+/// (logout, token revocation: a user can always end a session or revoke a credential).
+#[derive(Debug, Clone, Copy)]
+pub struct Unmetered;
+
+/// Applies this request's pending charge now, before a side effect outside DynamoDB (an S3
+/// upload, an SQS send) that a later 429 could not undo: one UpdateItem. The write that
+/// follows then carries no charge.
+pub async fn charge_now(state: &super::AppState) -> ApiResult<()> {
+    let Some(charge) = context::pending_rate_charge() else {
+        return Ok(());
+    };
+    match state.store.apply_rate_charge(&charge).await {
+        Ok(count) => {
+            context::settle_rate_charge(ChargeState::Applied { count: Some(count) });
+            Ok(())
+        }
+        Err(crate::store::StoreError::RateLimited) => {
+            context::settle_rate_charge(ChargeState::Exceeded);
+            Err(ApiError::rate_limited())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// The window item of this request's charge, to read along with the handler's first read.
 pub fn window_key() -> Option<Key> {
     context::current()

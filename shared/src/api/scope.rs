@@ -6,12 +6,12 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{FromRequestParts, RawPathParams};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 
 use super::auth::{Caller, Principal};
 use super::error::{ApiError, ApiResult};
-use super::extract::path_id;
+use super::extract::PathParams;
 use super::AppState;
 use crate::context;
 use crate::domain::project::{access, Access, Project, ProjectCounters, ProjectRole};
@@ -122,15 +122,7 @@ impl Caller {
 
 /// The integer path parameter `name` (422 int_parsing naming it).
 async fn path_param_id(parts: &mut Parts, state: &AppState, name: &str) -> ApiResult<Id> {
-    let params = RawPathParams::from_request_parts(parts, state)
-        .await
-        .map_err(ApiError::internal)?;
-    let raw = params
-        .iter()
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_string())
-        .unwrap_or_default();
-    path_id(&raw, name)
+    PathParams::from_request_parts(parts, state).await?.id(name)
 }
 
 /// Parses the project hints of a request: X-Project-ID and query project_id (0 = absent).

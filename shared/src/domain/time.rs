@@ -28,12 +28,26 @@ impl Timestamp {
         Self(OffsetDateTime::from_unix_timestamp(secs).unwrap_or(OffsetDateTime::UNIX_EPOCH))
     }
 
+    /// The earliest and latest instants we accept (years 0001..9999 in UTC), so every stored
+    /// timestamp formats as four-digit RFC 3339 and arithmetic near the ends cannot overflow.
+    pub const MIN_YEAR: i32 = 1;
+    pub const MAX_YEAR: i32 = 9999;
+
     pub fn unix(&self) -> i64 {
         self.0.unix_timestamp()
     }
 
+    /// `self + secs`, saturating at the ends of the representable range (never panics).
     pub fn plus_secs(&self, secs: i64) -> Self {
-        Self(self.0 + ::time::Duration::seconds(secs))
+        Self(
+            self.0
+                .checked_add(::time::Duration::seconds(secs))
+                .unwrap_or(if secs < 0 {
+                    OffsetDateTime::new_utc(::time::Date::MIN, ::time::Time::MIDNIGHT)
+                } else {
+                    OffsetDateTime::new_utc(::time::Date::MAX, ::time::Time::MIDNIGHT)
+                }),
+        )
     }
 
     pub fn to_rfc3339(&self) -> String {
@@ -44,13 +58,16 @@ impl Timestamp {
     }
 
     /// Parses RFC 3339 with an offset, or a naive date-time taken as UTC.
+    /// An instant whose UTC form falls outside years 0001..9999 (`9999-12-31T23:59:59-01:00`)
+    /// is not a valid timestamp: the conversion is checked instead of overflowing.
     pub fn parse(s: &str) -> Option<Self> {
-        if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
-            return Some(Self(t.to_offset(UtcOffset::UTC)));
-        }
-        PrimitiveDateTime::parse(s, NAIVE)
-            .ok()
-            .map(|p| Self(p.assume_utc()))
+        let utc = match OffsetDateTime::parse(s, &Rfc3339) {
+            Ok(t) => t.checked_to_offset(UtcOffset::UTC)?,
+            Err(_) => PrimitiveDateTime::parse(s, NAIVE).ok()?.assume_utc(),
+        };
+        (Self::MIN_YEAR..=Self::MAX_YEAR)
+            .contains(&utc.year())
+            .then_some(Self(utc))
     }
 }
 
@@ -88,6 +105,16 @@ mod tests {
         let t = Timestamp::parse("2026-11-26T10:37:02").unwrap();
         assert_eq!(t.to_rfc3339(), "2026-11-26T10:37:02.000Z");
         assert!(Timestamp::parse("yesterday").is_none());
+    }
+
+    #[test]
+    fn far_instants_are_refused_not_panics() {
+        assert!(Timestamp::parse("9999-12-31T23:59:59-01:00").is_none());
+        assert!(Timestamp::parse("0001-01-01T00:00:00+01:00").is_none());
+        assert!(Timestamp::parse("9999-12-31T22:59:59-01:00").is_some());
+        let t = Timestamp::parse("9999-12-31T23:00:00Z").unwrap();
+        assert_eq!(t.plus_secs(i64::MAX).0.year(), 9999);
+        assert!(t.plus_secs(i64::MIN).0.year() < 0);
     }
 
     #[test]

@@ -38,6 +38,28 @@ pub struct PersonalAccessToken {
     pub created_at: Timestamp,
     pub expires_at: Option<Timestamp>,
     pub last_used_at: Option<Timestamp>,
+    /// The token this one was created with, when a PAT created it: it never outlives its
+    /// parent, and revoking the parent revokes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_id: Option<Id>,
+}
+
+impl PersonalAccessToken {
+    /// Every token descending from `root` (itself included) among a user's tokens.
+    pub fn lineage(root: Id, all: &[PersonalAccessToken]) -> Vec<&PersonalAccessToken> {
+        let mut ids = vec![root];
+        let mut grew = true;
+        while grew {
+            grew = false;
+            for t in all {
+                if !ids.contains(&t.id) && t.parent_id.is_some_and(|p| ids.contains(&p)) {
+                    ids.push(t.id);
+                    grew = true;
+                }
+            }
+        }
+        all.iter().filter(|t| ids.contains(&t.id)).collect()
+    }
 }
 
 /// Normalizes an email for storage and lookup: trimmed and lower-case.

@@ -208,9 +208,11 @@ impl<'a> Fields<'a> {
 
     fn int_of(&mut self, field: &str, v: &Value) -> Option<i64> {
         let parsed = match v {
-            Value::Number(n) => n
-                .as_i64()
-                .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64)),
+            Value::Number(n) => n.as_i64().or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.fract() == 0.0 && f.abs() < 9.2e18)
+                    .map(|f| f as i64)
+            }),
             Value::String(s) if self.source != Source::Body => s.trim().parse::<i64>().ok(),
             _ => None,
         };
@@ -312,13 +314,60 @@ impl<'a> Fields<'a> {
         match self.present(field) {
             Patch::Absent => Patch::Absent,
             Patch::Null => Patch::Null,
-            Patch::Value(Value::Object(m)) => Patch::Value(m.clone()),
+            Patch::Value(v @ Value::Object(m)) => match storable(v) {
+                Ok(()) => Patch::Value(m.clone()),
+                Err(msg) => {
+                    self.error(field, "value_error", msg);
+                    Patch::Absent
+                }
+            },
             Patch::Value(_) => {
                 self.error(field, "dict_type", "Input should be a valid dictionary");
                 Patch::Absent
             }
         }
     }
+}
+
+/// Deepest nesting accepted in free-form JSON (objects and arrays). DynamoDB refuses items
+/// nested deeper than 32 levels, and our items wrap client JSON in up to three more (the
+/// record, an event's `data`, a job's `result`), so 16 leaves room to spare.
+pub const MAX_JSON_DEPTH: usize = 16;
+/// Largest magnitude of a stored number (DynamoDB: < 1E+126; smallest non-zero: 1E-130).
+pub const MAX_NUMBER: f64 = 1e125;
+pub const MIN_NONZERO_NUMBER: f64 = 1e-130;
+
+/// Whether DynamoDB can store this number.
+pub fn storable_number(n: f64) -> bool {
+    n.is_finite() && (n == 0.0 || (MIN_NONZERO_NUMBER..=MAX_NUMBER).contains(&n.abs()))
+}
+
+/// Whether free-form JSON fits DynamoDB: nesting at most `MAX_JSON_DEPTH`, every number in
+/// range, no empty object key. The message names the first problem found.
+pub fn storable(v: &Value) -> Result<(), String> {
+    fn walk(v: &Value, depth: usize) -> Result<(), String> {
+        match v {
+            Value::Object(_) | Value::Array(_) if depth > MAX_JSON_DEPTH => Err(format!(
+                "Value is nested too deeply (at most {MAX_JSON_DEPTH} levels)"
+            )),
+            Value::Object(m) => m.iter().try_for_each(|(k, v)| {
+                if k.is_empty() {
+                    Err("Object keys must not be empty".to_string())
+                } else {
+                    walk(v, depth + 1)
+                }
+            }),
+            Value::Array(a) => a.iter().try_for_each(|v| walk(v, depth + 1)),
+            Value::Number(n) => match n.as_f64() {
+                Some(f) if storable_number(f) => Ok(()),
+                _ => Err(format!(
+                    "Numbers must be 0 or between 1e-130 and {MAX_NUMBER:e} in magnitude"
+                )),
+            },
+            _ => Ok(()),
+        }
+    }
+    walk(v, 1)
 }
 
 /// `Input should be 'a', 'b' or 'c'`
@@ -527,11 +576,27 @@ impl Fields<'_> {
                         self.error(field, "float_type", "Input should be a valid number");
                         Patch::Absent
                     }
-                    Some(n) if n < min || !n.is_finite() => {
+                    Some(n) if n < min || n.is_nan() => {
                         self.error(
                             field,
                             "greater_than_equal",
                             format!("Input should be greater than or equal to {min}"),
+                        );
+                        Patch::Absent
+                    }
+                    Some(n) if n > MAX_NUMBER => {
+                        self.error(
+                            field,
+                            "less_than_equal",
+                            format!("Input should be less than or equal to {MAX_NUMBER:e}"),
+                        );
+                        Patch::Absent
+                    }
+                    Some(n) if !storable_number(n) => {
+                        self.error(
+                            field,
+                            "value_error",
+                            "Non-zero numbers must be at least 1e-130 in magnitude",
                         );
                         Patch::Absent
                     }

@@ -46,6 +46,8 @@ pub fn user_pk(uid: Id) -> String {
 pub fn user(uid: Id) -> Key {
     Key::new(user_pk(uid), "META")
 }
+/// The global email marker. Emails are at most 255 characters (≤ 1020 bytes), inside the
+/// 2 KB partition-key limit, so the address itself is the key (readable when debugging).
 pub fn email_marker(email: &str) -> Key {
     Key::new(format!("UNIQUE#EMAIL#{email}"), "UNIQUE")
 }
@@ -94,8 +96,15 @@ pub fn project_name_marker(creator: Id, owner: &str, name: &str) -> Key {
     )
 }
 /// A uniqueness marker inside a project's partition (repository full_name, technology title…).
+/// The value is hashed (SHA-256, 32 hex digits kept), so the sort key has a fixed length
+/// however long or multibyte the value is: DynamoDB refuses sort keys over 1 KB, and a
+/// 255-character emoji title alone is 1020 bytes.
 pub fn project_unique(pid: Id, kind: &str, value: &str) -> Key {
-    Key::new(project_pk(pid), format!("UNIQUE#{kind}#{value}"))
+    let digest = Sha256::digest(value.as_bytes());
+    Key::new(
+        project_pk(pid),
+        format!("UNIQUE#{kind}#{}", hex::encode(&digest[..16])),
+    )
 }
 
 /// Fixed rate-limit window item.

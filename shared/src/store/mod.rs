@@ -39,6 +39,9 @@ pub enum StoreError {
     /// DynamoDB throttled us or timed out: 503 with Retry-After.
     #[error("DynamoDB is throttling or unavailable: {0}")]
     Unavailable(String),
+    /// The item would exceed `ITEM_BUDGET` bytes; `field` is its largest attribute.
+    #[error("item of {size} bytes exceeds the budget (largest field: {field})")]
+    TooLarge { field: String, size: usize },
     #[error("stored item is malformed: {0}")]
     Corrupt(String),
     #[error("DynamoDB error: {0}")]
@@ -72,11 +75,53 @@ where
     }
 }
 
-/// Serializes an entity and adds its keys (and any index keys).
+/// The largest item we write. DynamoDB's limit is 400 KB (409 600 bytes); a record is also
+/// copied into the event its write records (same size plus a small envelope), so records are
+/// held to a budget that leaves room for that envelope and for later bookkeeping attributes.
+pub const ITEM_BUDGET: usize = 350_000;
+
+/// The size DynamoDB counts for a value (UTF-8 bytes of strings, names included in maps;
+/// numbers ~1 byte per two digits + 1; 3 bytes + 1 per element for lists and maps).
+pub fn value_size(v: &AttributeValue) -> usize {
+    match v {
+        AttributeValue::S(s) => s.len(),
+        AttributeValue::N(n) => n.len().div_ceil(2) + 1,
+        AttributeValue::B(b) => b.as_ref().len(),
+        AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
+        AttributeValue::L(l) => 3 + l.iter().map(|v| value_size(v) + 1).sum::<usize>(),
+        AttributeValue::M(m) => {
+            3 + m
+                .iter()
+                .map(|(k, v)| k.len() + value_size(v) + 1)
+                .sum::<usize>()
+        }
+        AttributeValue::Ss(v) => v.iter().map(String::len).sum(),
+        AttributeValue::Ns(v) => v.iter().map(|n| n.len()).sum(),
+        AttributeValue::Bs(v) => v.iter().map(|b| b.as_ref().len()).sum(),
+        _ => 0,
+    }
+}
+
+/// The size of an item, or `TooLarge` naming its largest attribute when over `ITEM_BUDGET`.
+pub fn check_item_size(item: &Item) -> Result<usize, StoreError> {
+    let size: usize = item.iter().map(|(k, v)| k.len() + value_size(v)).sum();
+    if size <= ITEM_BUDGET {
+        return Ok(size);
+    }
+    let field = item
+        .iter()
+        .max_by_key(|(k, v)| k.len() + value_size(v))
+        .map(|(k, _)| k.clone())
+        .unwrap_or_default();
+    Err(StoreError::TooLarge { field, size })
+}
+
+/// Serializes an entity and adds its keys (and any index keys); refuses one over the budget.
 pub fn to_item<T: Serialize>(entity: &T, key: &Key) -> Result<Item, StoreError> {
     let mut item: Item =
         serde_dynamo::to_item(entity).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     item.extend(key.to_item());
+    check_item_size(&item)?;
     Ok(item)
 }
 
@@ -465,8 +510,18 @@ impl Store {
             if conflict {
                 return Err(StoreError::Unavailable("transaction conflict".into()));
             }
-            if !codes.is_empty() {
+            // Throttled items are worth a retry later (503); anything else — a
+            // ValidationError above all — is a request we should never have sent: a bug (500).
+            if codes
+                .iter()
+                .any(|c| c.contains("Throttl") || c == "ProvisionedThroughputExceeded")
+            {
                 return Err(StoreError::Unavailable(format!(
+                    "transaction cancelled: {codes:?}"
+                )));
+            }
+            if !codes.is_empty() {
+                return Err(StoreError::Other(format!(
                     "transaction cancelled: {codes:?}"
                 )));
             }

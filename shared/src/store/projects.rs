@@ -4,7 +4,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::{attr_bool, from_item, keys, n, s, to_item, tx, Item, Store, StoreError};
 use crate::domain::project::{Membership, Project, ProjectCounters, ProjectRole};
-use crate::domain::Id;
+use crate::domain::{Id, Timestamp};
 
 /// Index of the (owner, name) marker in the create transaction (its condition failing = 409).
 pub const CREATE_NAME_MARKER_INDEX: usize = 3;
@@ -131,14 +131,60 @@ impl Store {
             .collect())
     }
 
+    /// Applies `c` to the project as read, conditioned on that read (name, owner and
+    /// updated_at unchanged), so two concurrent renames cannot both move the name marker: the
+    /// loser reads the project again and re-applies its change from there. Returns the
+    /// project as stored; condition 0 = the project is gone (or being deleted),
+    /// `UPDATE_NAME_MARKER_INDEX` = the new (owner, name) is taken.
     pub async fn update_project(
+        &self,
+        read: &Project,
+        c: &ProjectChanges,
+        now: Timestamp,
+    ) -> Result<Project, StoreError> {
+        let mut p = read.clone();
+        for _ in 0..5 {
+            match self.update_project_once(&p, c, now).await {
+                Ok(updated) => return Ok(updated),
+                Err(StoreError::Condition(0)) => match self.get(&keys::project(p.id)).await? {
+                    Some(item) if is_live(&item) => p = from_item(item)?,
+                    _ => return Err(StoreError::Condition(0)),
+                },
+                Err(e) => return Err(e),
+            }
+        }
+        Err(StoreError::Unavailable(
+            "the project kept changing during its update".into(),
+        ))
+    }
+
+    async fn update_project_once(
         &self,
         p: &Project,
         c: &ProjectChanges,
-        now: &str,
-    ) -> Result<(), StoreError> {
+        now: Timestamp,
+    ) -> Result<Project, StoreError> {
+        let mut updated = p.clone();
+        if let Some(v) = &c.name {
+            updated.name = v.clone();
+        }
+        if let Some(v) = &c.owner {
+            updated.owner = v.clone();
+        }
+        if let Some(v) = &c.description {
+            updated.description = v.clone();
+        }
+        if let Some(v) = &c.github_token_enc {
+            updated.github_token_enc = v.clone();
+        }
+        updated.updated_at = now;
         let mut sets = vec!["updated_at = :now".to_string()];
-        let mut values: Vec<(String, AttributeValue)> = vec![(":now".into(), s(now))];
+        let mut values: Vec<(String, AttributeValue)> = vec![
+            (":now".into(), s(now.to_rfc3339())),
+            (":old_name".into(), s(&p.name)),
+            (":old_owner".into(), s(&p.owner)),
+            (":old_at".into(), s(p.updated_at.to_rfc3339())),
+        ];
         for (field, value) in [("name", &c.name), ("owner", &c.owner)] {
             if let Some(v) = value {
                 sets.push(format!("#{field} = :{field}"));
@@ -157,29 +203,28 @@ impl Store {
                 ));
             }
         }
-        let mut up = tx::update(&keys::project(p.id), format!("SET {}", sets.join(", ")))
-            .condition("attribute_exists(pk) AND attribute_not_exists(deleting)");
         // `name` and `owner` are DynamoDB reserved words.
-        if c.name.is_some() {
-            up = up.name("#name", "name");
-        }
-        if c.owner.is_some() {
-            up = up.name("#owner", "owner");
-        }
+        let mut up = tx::update(&keys::project(p.id), format!("SET {}", sets.join(", ")))
+            .condition(
+                "attribute_exists(pk) AND attribute_not_exists(deleting) AND #name = :old_name \
+                 AND #owner = :old_owner AND updated_at = :old_at",
+            )
+            .name("#name", "name")
+            .name("#owner", "owner");
         for (k, v) in values {
             up = up.value(&k, v);
         }
         let mut items = vec![up.build(&self.table)];
-        let new_name = c.name.as_deref().unwrap_or(&p.name);
-        let new_owner = c.owner.as_deref().unwrap_or(&p.owner);
-        if new_name != p.name || new_owner != p.owner {
+        if updated.name != p.name || updated.owner != p.owner {
             let old = keys::project_name_marker(p.created_by, &p.owner, &p.name);
-            let mut marker = keys::project_name_marker(p.created_by, new_owner, new_name).to_item();
+            let mut marker =
+                keys::project_name_marker(p.created_by, &updated.owner, &updated.name).to_item();
             marker.insert("project_id".into(), n(p.id));
             items.push(tx::delete(&old, None, &self.table));
             items.push(tx::put(marker, Some("attribute_not_exists(pk)")).build(&self.table));
         }
-        self.transact(items).await
+        self.transact(items).await?;
+        Ok(updated)
     }
 
     /// Deletes a project and everything in its partition: first marks it deleting (it reads as

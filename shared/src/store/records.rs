@@ -272,7 +272,9 @@ impl Store {
     }
 
     /// Deletes records of one project with their pointers, markers and counters, plus any
-    /// `extra` items, in one transaction (condition 0 = the first record is already gone).
+    /// `extra` items, in one transaction. Every record is deleted only at the version it was
+    /// read at, so the counters it takes back are exactly the ones it added (a failed
+    /// condition = a record changed or is gone: `delete_cascade` re-reads and retries).
     pub async fn delete_records(
         &self,
         pid: Id,
@@ -282,10 +284,9 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut items = Vec::new();
         let mut deltas = Vec::new();
-        for (i, (rt, r)) in doomed.iter().enumerate() {
+        for (rt, r) in doomed {
             let id = id_of(r);
-            let cond = (i == 0).then_some("attribute_exists(pk)");
-            items.push(tx::delete(&rt.key(pid, id), cond, &self.table));
+            items.push(at_version(&rt.key(pid, id), version_of(r), &self.table));
             items.push(pointer_delete(id, &self.table));
             if let Some(k) = rt.marker(pid, r) {
                 items.push(tx::delete(&k, None, &self.table));
@@ -298,5 +299,109 @@ impl Store {
             emit(&mut items, &self.table, pid, event, data)?;
         }
         self.transact(items).await
+    }
+}
+
+/// Deletes `key` only at version `v` (records written before versions existed: only if it
+/// exists).
+fn at_version(key: &Key, v: i64, table: &str) -> TransactWriteItem {
+    if v == 0 {
+        return tx::delete(key, Some("attribute_exists(pk)"), table);
+    }
+    let d = aws_sdk_dynamodb::types::Delete::builder()
+        .table_name(table)
+        .set_key(Some(key.to_item()))
+        .condition_expression("version = :v")
+        .expression_attribute_values(":v", n(v))
+        .build()
+        .expect("table and key are set");
+    TransactWriteItem::builder().delete(d).build()
+}
+
+/// What `delete_cascade` did.
+#[derive(Debug)]
+pub enum Cascade {
+    /// Deleted: the parent and every linked record removed with it (for their S3 objects).
+    Deleted(Vec<Record>),
+    /// The parent no longer exists.
+    Gone,
+    /// `allow` refused the parent as it now is (e.g. a job that started running).
+    Refused(Record),
+}
+
+/// Linked records per transaction in a cascade (each takes 3 items; the parent, counters,
+/// events and the rate charge fit beside them in DynamoDB's 100).
+const LINKED_PER_TRANSACTION: usize = 30;
+
+impl Store {
+    /// Deletes `parent` (as read) together with every record of `linked.0` whose field
+    /// `linked.1` names it — technology or repository → its research tasks — keeping every
+    /// counter exact under concurrent writes: each record goes only at the version read, and
+    /// on any conflict everything is read again and the cascade retried (bounded). Linked
+    /// records beyond one transaction go first, in their own transactions; the parent and
+    /// the rest go last, with `events`. `allow` is re-checked on every fresh read of the
+    /// parent.
+    pub async fn delete_cascade(
+        &self,
+        rt: &RecordType,
+        pid: Id,
+        mut parent: Record,
+        linked: Option<(&RecordType, &str)>,
+        allow: impl Fn(&Record) -> bool,
+        events: impl Fn(&Record) -> Vec<(EventType, Value)>,
+    ) -> Result<Cascade, StoreError> {
+        let id = id_of(&parent);
+        for _ in 0..8 {
+            if !allow(&parent) {
+                return Ok(Cascade::Refused(parent));
+            }
+            let children: Vec<Record> = match linked {
+                Some((lrt, field)) => self
+                    .records(pid, lrt.prefix)
+                    .await?
+                    .into_iter()
+                    .filter(|r| r.get(field).and_then(Value::as_u64) == Some(id))
+                    .collect(),
+                None => Vec::new(),
+            };
+            let lrt = linked.map(|(l, _)| l).unwrap_or(rt);
+            let split = children.len().saturating_sub(LINKED_PER_TRANSACTION);
+            let mut conflict = false;
+            for chunk in children[..split].chunks(LINKED_PER_TRANSACTION) {
+                let doomed: Vec<_> = chunk.iter().map(|r| (lrt, r)).collect();
+                match self.delete_records(pid, &doomed, vec![], vec![]).await {
+                    Ok(()) => {}
+                    Err(StoreError::Condition(_)) => {
+                        conflict = true;
+                        break;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            if !conflict {
+                let mut doomed = vec![(rt, &parent)];
+                doomed.extend(children[split..].iter().map(|r| (lrt, r)));
+                match self
+                    .delete_records(pid, &doomed, vec![], events(&parent))
+                    .await
+                {
+                    Ok(()) => {
+                        let mut removed = vec![parent];
+                        removed.extend(children);
+                        return Ok(Cascade::Deleted(removed));
+                    }
+                    Err(StoreError::Condition(_)) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            // Something changed under us: read the parent again and start over.
+            match self.get(&rt.key(pid, id)).await? {
+                Some(item) => parent = record_of(item)?,
+                None => return Ok(Cascade::Gone),
+            }
+        }
+        Err(StoreError::Unavailable(
+            "the item kept changing during its delete".into(),
+        ))
     }
 }

@@ -94,15 +94,22 @@ impl Store {
             // Expired lookups are cleaned up by TTL; expiry is also checked on every use.
             lookup.insert("expires_at".into(), super::n(exp.unix() + 86_400));
         }
-        self.transact(vec![
+        let mut items = vec![
             tx::put(
                 to_item(pat, &keys::pat(pat.user_id, pat.id))?,
                 Some("attribute_not_exists(pk)"),
             )
             .build(&self.table),
             tx::put(lookup, Some("attribute_not_exists(pk)")).build(&self.table),
-        ])
-        .await
+        ];
+        // The parent must still exist when the child is written (condition 2 = revoked).
+        if let Some(parent) = pat.parent_id {
+            items.push(tx::check_exists(
+                &keys::pat(pat.user_id, parent),
+                &self.table,
+            ));
+        }
+        self.transact(items).await
     }
 
     /// A user's tokens, newest first.
@@ -125,17 +132,31 @@ impl Store {
             .transpose()
     }
 
-    /// Revokes at once: the token record and its lookup go in one transaction.
+    /// Revokes a token and every token created with it (transitively), record and lookup
+    /// alike. A child is created only while its parent exists (`create_pat`), so once the
+    /// parent is gone no new child can appear; a second pass catches one written between
+    /// the first pass's read and its delete.
     pub async fn revoke_pat(&self, pat: &PersonalAccessToken) -> Result<(), StoreError> {
-        self.transact(vec![
-            tx::delete(
-                &keys::pat(pat.user_id, pat.id),
-                Some("attribute_exists(pk)"),
-                &self.table,
-            ),
-            tx::delete(&keys::pat_lookup(&pat.token_hash), None, &self.table),
-        ])
-        .await
+        loop {
+            let all = self.list_pats(pat.user_id).await?;
+            let doomed = PersonalAccessToken::lineage(pat.id, &all);
+            if doomed.is_empty() {
+                return Ok(());
+            }
+            // 50 tokens (100 items) per transaction, the parent first.
+            for chunk in doomed.chunks(50) {
+                let items = chunk
+                    .iter()
+                    .flat_map(|t| {
+                        [
+                            tx::delete(&keys::pat(t.user_id, t.id), None, &self.table),
+                            tx::delete(&keys::pat_lookup(&t.token_hash), None, &self.table),
+                        ]
+                    })
+                    .collect();
+                self.transact(items).await?;
+            }
+        }
     }
 
     pub async fn pat_lookup(&self, hash: &str) -> Result<Option<PatLookup>, StoreError> {

@@ -1,7 +1,7 @@
 //! `/api/v1/auth` (API.md §1): register, login, refresh with rotation and reuse detection,
 //! logout, me, personal access tokens.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -12,7 +12,7 @@ use utoipa_axum::routes;
 
 use crate::api::auth::{Auth, Caller, Credential};
 use crate::api::error::{ApiError, ApiResult};
-use crate::api::extract::{path_id, JsonObject};
+use crate::api::extract::{JsonObject, PathParams};
 use crate::api::openapi::Problem;
 use crate::api::ratelimit::{ip_limited, note_prior, window_key as ratelimit_window};
 use crate::api::AppState;
@@ -47,9 +47,13 @@ pub fn routes() -> OpenApiRouter<AppState> {
             ratelimit::REFRESH,
         ))
         .routes(routes!(me))
-        .routes(routes!(logout))
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(logout))
+                .routes(routes!(revoke_token))
+                .route_layer(axum::Extension(crate::api::ratelimit::Unmetered)),
+        )
         .routes(routes!(create_token, list_tokens))
-        .routes(routes!(revoke_token))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -416,7 +420,16 @@ async fn create_token(
             _ => None,
         },
         last_used_at: None,
+        parent_id: None,
     };
+    // A token made with a token never outlives it, and dies with it (revoke_pat).
+    if let Some(parent) = &p.pat {
+        pat.parent_id = Some(parent.id);
+        pat.expires_at = match (pat.expires_at, parent.expires_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
     for attempt in 0..3 {
         match state.store.create_pat(&pat).await {
             Ok(()) => {
@@ -429,6 +442,13 @@ async fn create_token(
                 ))
             }
             Err(StoreError::Condition(0)) if attempt < 2 => pat.id = new_id(),
+            // The token used for this request was revoked meanwhile.
+            Err(StoreError::Condition(2)) => {
+                return Err(ApiError::unauthorized(
+                    "token_revoked",
+                    "Could not validate credentials",
+                ))
+            }
             Err(e) => return Err(e.into()),
         }
     }
@@ -456,9 +476,9 @@ async fn list_tokens(
 async fn revoke_token(
     State(state): State<AppState>,
     caller: Caller,
-    Path(raw): Path<String>,
+    path: PathParams,
 ) -> ApiResult<StatusCode> {
-    let id = path_id(&raw, "token_id")?;
+    let id = path.id("token_id")?;
     let p = caller
         .load_with(&state, &[keys::pat(caller.user_id, id)])
         .await?;

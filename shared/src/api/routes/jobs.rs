@@ -25,7 +25,6 @@ use crate::domain::{Id, Timestamp};
 use crate::live;
 use crate::store::kinds::JOBS;
 use crate::store::records::Record;
-use crate::store::StoreError;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -370,23 +369,33 @@ async fn delete_job(
     State(state): State<AppState>,
     item: ItemAccess<JobKind>,
 ) -> ApiResult<StatusCode> {
-    if status_of(&item.record) == JobStatus::Running {
-        return Err(ApiError::bad_request(
-            "job_running",
-            format!("Cannot delete running job {}. Cancel it first.", item.id),
-        ));
-    }
+    use crate::store::records::Cascade;
+    let id = item.id;
+    let running = |r: &Record| status_of(r) == JobStatus::Running;
+    // Deleted only at the version whose status was checked: a claim in between bumps it.
     match state
         .store
-        .delete_records(item.scope.id(), &[(&JOBS, &item.record)], vec![], vec![])
-        .await
+        .delete_cascade(
+            &JOBS,
+            item.scope.id(),
+            item.record,
+            None,
+            |r| !running(r),
+            |_| vec![],
+        )
+        .await?
     {
-        Ok(()) => {
-            state.live.close_all(&item.record).await;
+        Cascade::Deleted(removed) => {
+            if let Some(job) = removed.first() {
+                state.live.close_all(job).await;
+            }
             Ok(StatusCode::NO_CONTENT)
         }
-        Err(StoreError::Condition(0)) => Err(ItemAccess::<JobKind>::not_found(item.id)),
-        Err(e) => Err(e.into()),
+        Cascade::Refused(_) => Err(ApiError::bad_request(
+            "job_running",
+            format!("Cannot delete running job {id}. Cancel it first."),
+        )),
+        Cascade::Gone => Err(ItemAccess::<JobKind>::not_found(id)),
     }
 }
 
@@ -466,6 +475,8 @@ pub(crate) async fn send(
         job_type,
         not_before: None,
     };
+    // Over the rate limit nothing is sent (a 429 after the send could not take it back).
+    crate::api::ratelimit::charge_now(state).await?;
     // Sent first: a worker that finds the job no longer pending acknowledges without effect.
     let message_id = state.queues.send_job(message, delay).await?;
     let now = Timestamp::now().to_rfc3339();

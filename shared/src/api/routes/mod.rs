@@ -25,6 +25,32 @@ pub(crate) fn body_project(f: &mut Fields<'_>) -> Option<Id> {
     }
 }
 
+/// Deletes an item (with the records linked to it) through `Store::delete_cascade` and
+/// removes the S3 documents of what went: 204, or the item's 404 when it is gone.
+pub(crate) async fn delete_item<K: crate::api::scope::ItemKind>(
+    state: &crate::api::AppState,
+    rt: &crate::store::records::RecordType,
+    item: crate::api::scope::ItemAccess<K>,
+    linked: Option<&str>,
+    events: impl Fn(&Map<String, Value>) -> Vec<(crate::events::EventType, Value)>,
+) -> crate::api::ApiResult<axum::http::StatusCode> {
+    use crate::store::records::Cascade;
+    let linked = linked.map(|field| (&crate::store::kinds::RESEARCH_TASKS, field));
+    match state
+        .store
+        .delete_cascade(rt, item.scope.id(), item.record, linked, |_| true, events)
+        .await?
+    {
+        Cascade::Deleted(removed) => {
+            research_tasks::remove_documents(state, &removed.iter().collect::<Vec<_>>()).await;
+            Ok(axum::http::StatusCode::NO_CONTENT)
+        }
+        Cascade::Gone | Cascade::Refused(_) => {
+            Err(crate::api::scope::ItemAccess::<K>::not_found(item.id))
+        }
+    }
+}
+
 /// A record with `changes` laid over it.
 pub(crate) fn overlay(
     old: &Map<String, Value>,

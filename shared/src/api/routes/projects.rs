@@ -1,6 +1,6 @@
 //! `/api/v1/projects` (API.md §2 without analysis): CRUD, stats, members.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -10,7 +10,7 @@ use utoipa_axum::routes;
 
 use crate::api::auth::Caller;
 use crate::api::error::{ApiError, ApiResult};
-use crate::api::extract::{path_id, JsonObject, Page, QueryMap};
+use crate::api::extract::{JsonObject, Page, PathParams, QueryMap};
 use crate::api::openapi::Problem;
 use crate::api::scope::ProjectPath;
 use crate::api::AppState;
@@ -308,29 +308,18 @@ async fn update_project(
         description,
         github_token_enc,
     };
-    let now = Timestamp::now();
-    let mut updated = scope.project.clone();
-    if let Some(n) = &changes.name {
-        updated.name = n.clone();
-    }
-    if let Some(o) = &changes.owner {
-        updated.owner = o.clone();
-    }
-    if let Some(d) = &changes.description {
-        updated.description = d.clone();
-    }
-    if let Some(t) = &changes.github_token_enc {
-        updated.github_token_enc = t.clone();
-    }
-    updated.updated_at = now;
     match state
         .store
-        .update_project(&scope.project, &changes, &now.to_rfc3339())
+        .update_project(&scope.project, &changes, Timestamp::now())
         .await
     {
-        Ok(()) => Ok(Json(ProjectOut::new(&updated, scope.access.shown_role()))),
+        Ok(updated) => Ok(Json(ProjectOut::new(&updated, scope.access.shown_role()))),
         Err(StoreError::Condition(UPDATE_NAME_MARKER_INDEX)) => {
-            Err(exists(&updated.name, &updated.owner))
+            let p = &scope.project;
+            Err(exists(
+                changes.name.as_deref().unwrap_or(&p.name),
+                changes.owner.as_deref().unwrap_or(&p.owner),
+            ))
         }
         Err(StoreError::Condition(0)) => Err(ApiError::project_not_found(pid)),
         Err(e) => Err(e.into()),
@@ -441,10 +430,10 @@ async fn add_member(
 async fn remove_member(
     State(state): State<AppState>,
     caller: Caller,
-    Path((raw_pid, raw_uid)): Path<(String, String)>,
+    path: PathParams,
 ) -> ApiResult<StatusCode> {
-    let pid = path_id(&raw_pid, "project_id")?;
-    let uid = path_id(&raw_uid, "user_id")?;
+    let pid = path.id("project_id")?;
+    let uid = path.id("user_id")?;
     let target = keys::member(pid, uid);
     let mut scope = caller
         .project_item(&state, pid, std::slice::from_ref(&target))

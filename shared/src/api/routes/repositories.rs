@@ -338,20 +338,14 @@ async fn delete_repository(
     State(state): State<AppState>,
     item: ItemAccess<Repo>,
 ) -> ApiResult<StatusCode> {
-    super::research_tasks::delete_with_linked_tasks(
+    super::delete_item(
         &state,
-        &item.scope,
         &REPOSITORIES,
-        &item.record,
-        "repository_id",
-        vec![],
+        item,
+        Some("repository_id"),
+        |_| vec![],
     )
     .await
-    .map_err(|e| match e.status {
-        StatusCode::NOT_FOUND => ItemAccess::<Repo>::not_found(item.id),
-        _ => e,
-    })?;
-    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Sync with GitHub: arrives with the GitHub integration.

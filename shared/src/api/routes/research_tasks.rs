@@ -2,7 +2,7 @@
 //! documents in S3 (multipart up to 5 MB, presigned upload/complete for larger files,
 //! presigned download), statistics, upcoming and overdue lists.
 
-use axum::extract::{Multipart, Path, State};
+use axum::extract::{Multipart, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Serialize;
@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 
 use super::{body_project, shape, update_retrying};
 use crate::api::error::{ApiError, ApiResult};
-use crate::api::extract::{path_id, JsonObject, Page, QueryMap};
+use crate::api::extract::{JsonObject, Page, PathParams, QueryMap};
 use crate::api::openapi::Problem;
 use crate::api::scope::{ItemAccess, ItemKind, ProjectAccess, ProjectScope};
 use crate::api::AppState;
@@ -25,7 +25,7 @@ use crate::domain::validate::{Kind, Spec};
 use crate::domain::{new_id, Id, Timestamp};
 use crate::events::EventType;
 use crate::store::kinds::{REPOSITORIES, RESEARCH_TASKS, TECHNOLOGIES};
-use crate::store::records::{id_of, record_of, Record, RecordType, CHECK_BASE};
+use crate::store::records::{record_of, Record, CHECK_BASE};
 use crate::store::{keys, n, s, tx, Key, StoreError};
 
 /// Largest document accepted through the API (larger: presigned upload).
@@ -453,22 +453,7 @@ async fn delete_task(
     State(state): State<AppState>,
     item: ItemAccess<Task>,
 ) -> ApiResult<StatusCode> {
-    match state
-        .store
-        .delete_records(
-            item.scope.id(),
-            &[(&RESEARCH_TASKS, &item.record)],
-            vec![],
-            vec![],
-        )
-        .await
-    {
-        Ok(()) => {}
-        Err(StoreError::Condition(0)) => return Err(ItemAccess::<Task>::not_found(item.id)),
-        Err(e) => return Err(e.into()),
-    }
-    remove_documents(&state, &[&item.record]).await;
-    Ok(StatusCode::NO_CONTENT)
+    super::delete_item(&state, &RESEARCH_TASKS, item, None, |_| vec![]).await
 }
 
 fn documents(r: &Record) -> Vec<Value> {
@@ -496,58 +481,6 @@ pub(crate) async fn remove_documents(state: &AppState, tasks: &[&Record]) {
     if let Err(e) = state.blobs.delete(&keys).await {
         tracing::warn!(error = %e, objects = keys.len(), "could not delete documents of deleted tasks");
     }
-}
-
-/// Deletes `parent` (a technology or repository) with every task linked to it through
-/// `link_field`, atomically per transaction (tasks beyond one transaction's capacity go first),
-/// then the tasks' documents. A parent already gone is a 404.
-pub async fn delete_with_linked_tasks(
-    state: &AppState,
-    scope: &ProjectAccess,
-    rt: &RecordType,
-    parent: &Record,
-    link_field: &str,
-    events: Vec<(EventType, Value)>,
-) -> ApiResult<()> {
-    let pid = scope.id();
-    let parent_id = Value::from(id_of(parent));
-    let tasks: Vec<Record> = project_tasks(state, scope)
-        .await?
-        .into_iter()
-        .filter(|t| t.get(link_field) == Some(&parent_id))
-        .collect();
-    const PER_TRANSACTION: usize = 30;
-    let split = tasks.len().saturating_sub(PER_TRANSACTION);
-    for chunk in tasks[..split].chunks(PER_TRANSACTION) {
-        let doomed: Vec<_> = chunk.iter().map(|t| (&RESEARCH_TASKS, t)).collect();
-        match state
-            .store
-            .delete_records(pid, &doomed, vec![], vec![])
-            .await
-        {
-            Ok(()) | Err(StoreError::Condition(0)) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    let mut doomed = vec![(rt, parent)];
-    doomed.extend(tasks[split..].iter().map(|t| (&RESEARCH_TASKS, t)));
-    match state
-        .store
-        .delete_records(pid, &doomed, vec![], events)
-        .await
-    {
-        Ok(()) => {}
-        Err(StoreError::Condition(0)) => {
-            return Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                "Not Found",
-            ))
-        }
-        Err(e) => return Err(e.into()),
-    }
-    remove_documents(state, &tasks.iter().collect::<Vec<_>>()).await;
-    Ok(())
 }
 
 fn document_not_found(id: impl std::fmt::Display) -> ApiError {
@@ -674,6 +607,8 @@ async fn upload_document(
         bytes.len() as i64,
     );
     let key = doc["file_path"].as_str().unwrap_or_default().to_string();
+    // Over the rate limit nothing is uploaded.
+    crate::api::ratelimit::charge_now(&state).await?;
     state.blobs.put(&key, bytes.to_vec(), &content_type).await?;
     attach(&state, item, doc, Vec::new).await
 }
@@ -838,9 +773,9 @@ async fn complete_upload(
 async fn download_document(
     State(state): State<AppState>,
     item: ItemAccess<Task>,
-    Path((_task_id, raw_doc)): Path<(String, String)>,
+    path: PathParams,
 ) -> ApiResult<Json<Value>> {
-    let document_id = path_id(&raw_doc, "document_id")?;
+    let document_id = path.id("document_id")?;
     let doc = documents(&item.record)
         .into_iter()
         .find(|d| d["id"].as_u64() == Some(document_id))

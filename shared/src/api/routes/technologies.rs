@@ -251,23 +251,12 @@ async fn delete_technology(
     State(state): State<AppState>,
     item: ItemAccess<Tech>,
 ) -> ApiResult<StatusCode> {
-    let r = &item.record;
-    let event = (
-        EventType::TechnologyDeleted,
-        serde_json::json!({"id": item.id, "title": r.get("title")}),
-    );
-    super::research_tasks::delete_with_linked_tasks(
-        &state,
-        &item.scope,
-        &TECHNOLOGIES,
-        r,
-        "technology_id",
-        vec![event],
-    )
+    let id = item.id;
+    super::delete_item(&state, &TECHNOLOGIES, item, Some("technology_id"), |r| {
+        vec![(
+            EventType::TechnologyDeleted,
+            serde_json::json!({"id": id, "title": r.get("title")}),
+        )]
+    })
     .await
-    .map_err(|e| match e.status {
-        StatusCode::NOT_FOUND => ItemAccess::<Tech>::not_found(item.id),
-        _ => e,
-    })?;
-    Ok(StatusCode::NO_CONTENT)
 }
