@@ -242,6 +242,14 @@ impl TestApp {
         r.body
     }
 
+    /// Creates a repository (in `pid`, or the caller's only project); returns its id.
+    pub async fn repo(&self, user: &TestUser, pid: Option<&Value>) -> u64 {
+        let name = format!("r{}", uuid::Uuid::new_v4().simple());
+        let body = json!({"owner": "acme", "name": name});
+        let r = self.create(user, "/api/v1/repositories", pid, body).await;
+        r["id"].as_u64().expect("repository id")
+    }
+
     /// Every item stored under a project's partition.
     pub async fn partition(&self, project_id: u64) -> Vec<String> {
         let out = self

@@ -39,6 +39,8 @@ LOCAL_ENV_BASE = {
     "AWS_SECRET_ACCESS_KEY": "test",
     "APP_ENV": "local",
     "SERVER_TIMING": "true",
+    # API.md §0.9/§10.3: local webhook receivers live on 127.0.0.1
+    "WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
 }
 
 

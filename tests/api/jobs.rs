@@ -12,12 +12,13 @@ async fn create_validates_type_and_parameters() {
     let app = TestApp::new().await;
     let u = app.user().await;
     let p = app.project(&u, "Jobs").await;
-    let j = job(&app, &u, json!({"job_type": "repository_sync", "parameters": {"repository_id": 7}, "tags": {"k": "v"}})).await;
+    let repo = app.repo(&u, None).await;
+    let j = job(&app, &u, json!({"job_type": "repository_sync", "parameters": {"repository_id": repo}, "tags": {"k": "v"}})).await;
     assert_eq!(j["status"], "pending");
     assert_eq!(j["progress"], 0);
     assert_eq!(j["project_id"], p["id"]);
     assert_eq!(j["created_by"], u.id);
-    assert_eq!(j["parameters"], json!({"repository_id": 7}));
+    assert_eq!(j["parameters"], json!({"repository_id": repo}));
     assert_eq!(j["tags"], json!({"k": "v"}));
     assert_eq!(j["celery_task_id"], Value::Null);
     assert_eq!(j["duration_seconds"], Value::Null);
@@ -63,10 +64,11 @@ async fn lifecycle_update_cancel_delete_progress() {
     let app = TestApp::new().await;
     let u = app.user().await;
     app.project(&u, "Jobs").await;
+    let (r1, r2) = (app.repo(&u, None).await, app.repo(&u, None).await);
     let j = job(
         &app,
         &u,
-        json!({"job_type": "batch_analysis", "parameters": {"repository_ids": [1, 2]}}),
+        json!({"job_type": "batch_analysis", "parameters": {"repository_ids": [r1, r2]}}),
     )
     .await;
     let url = format!("/api/v1/jobs/{}", j["id"]);
@@ -163,10 +165,11 @@ async fn lists_active_and_statistics_are_exact() {
     let app = TestApp::new().await;
     let u = app.user().await;
     app.project(&u, "Jobs").await;
+    let repo = app.repo(&u, None).await;
     let mut ids = Vec::new();
     for i in 0..5 {
         let j = job(&app, &u, json!({"job_type": if i % 2 == 0 { "batch_import" } else { "repository_sync" },
-            "parameters": if i % 2 == 0 { json!({"technologies": [{"title": "t", "domain": "other"}]}) } else { json!({"repository_id": 1}) }})).await;
+            "parameters": if i % 2 == 0 { json!({"technologies": [{"title": "t", "domain": "other"}]}) } else { json!({"repository_id": repo}) }})).await;
         ids.push(j["id"].clone());
     }
     let set = |i: usize, status: &'static str| {
@@ -238,10 +241,11 @@ async fn dispatch_sends_to_the_type_queue_with_delay() {
     let app = TestApp::new().await;
     let u = app.user().await;
     let p = app.project(&u, "Queued").await;
+    let repo = app.repo(&u, None).await;
     let j = job(
         &app,
         &u,
-        json!({"job_type": "repository_sync", "parameters": {"repository_id": 3}}),
+        json!({"job_type": "repository_sync", "parameters": {"repository_id": repo}}),
     )
     .await;
     let url = format!("/api/v1/jobs/{}/dispatch", j["id"]);

@@ -151,7 +151,8 @@ async fn unavailable_types_fail_clearly_and_one_bad_record_is_retried_alone() {
     let u = app.user().await;
     app.project(&u, "Batch").await;
     let state = job_state(&app);
-    let id = dispatched(&app, &u, "repository_sync", json!({"repository_id": 1})).await;
+    let repo = app.repo(&u, None).await;
+    let id = dispatched(&app, &u, "repository_sync", json!({"repository_id": repo})).await;
     let event = receive(&app, &queue(&app, "repository_sync"), &[id]).await;
     let out = handle_batch(
         &state,
@@ -416,7 +417,8 @@ async fn maintenance_resends_lost_jobs_and_fails_exhausted_leases() {
     let q = queue(&app, "analysis");
 
     // A dispatched job whose message was lost.
-    let lost = dispatched(&app, &u, "analysis", json!({"repository_id": 1})).await;
+    let repo = app.repo(&u, None).await;
+    let lost = dispatched(&app, &u, "analysis", json!({"repository_id": repo})).await;
     let event = receive(&app, &q, &[lost]).await;
     for m in &event.records {
         app.state
@@ -432,7 +434,7 @@ async fn maintenance_resends_lost_jobs_and_fails_exhausted_leases() {
     age(&app, pid, lost).await;
 
     // A job whose workers keep dying.
-    let doomed = dispatched(&app, &u, "analysis", json!({"repository_id": 2})).await;
+    let doomed = dispatched(&app, &u, "analysis", json!({"repository_id": repo})).await;
     let _ = receive(&app, &q, &[doomed]).await;
     for _ in 0..5 {
         app.state

@@ -287,10 +287,11 @@ async fn jobs_are_sealed_from_non_members() {
     let stranger = app.user().await;
     app.project(&owner, "Jobs").await;
     app.project(&stranger, "Mine").await;
+    let repo = app.repo(&owner, None).await;
     let r = app
         .post("/api/v1/jobs")
         .bearer(&owner.access)
-        .json(json!({"job_type": "repository_sync", "parameters": {"repository_id": 1}}))
+        .json(json!({"job_type": "repository_sync", "parameters": {"repository_id": repo}}))
         .send()
         .await;
     let id = r.body["id"].as_u64().unwrap();

@@ -109,9 +109,24 @@ pub fn app_with_route_table(routes: OpenApiRouter<AppState>, state: AppState) ->
     )
 }
 
+fn panic_response(cause: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let msg = cause
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| cause.downcast_ref::<&str>().copied())
+        .unwrap_or("panic");
+    ApiError::internal(format!("handler panicked: {msg}")).into_response()
+}
+
 fn wrap(router: Router<AppState>, state: AppState) -> Router {
     let inner = router
         .route_layer(axum::middleware::from_fn(middleware::record_route))
+        // Belt and braces: no input should reach a panic, but one that does is a 500
+        // problem+json (logged with its request id) and the process keeps serving.
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            panic_response,
+        ))
         .with_state(state.clone());
     // The edge runs before routing (it rewrites the path), so it wraps an outer router whose
     // only service is the real one.

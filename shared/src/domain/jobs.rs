@@ -84,6 +84,49 @@ pub fn retry_delay_secs(attempt: u32) -> i64 {
     (30i64 << attempt.saturating_sub(1).min(5)).min(900)
 }
 
+fn is_id(n: u64) -> bool {
+    (1..=super::ids::MAX_ID).contains(&n)
+}
+
+/// The items of the job's own project that its parameters name, as (parameter, kind prefix,
+/// id): the job is created only if every one exists in that project (checked in the create
+/// transaction), so no worker ever follows an id into another project. Every parameter that
+/// names a stored item must be listed here as its kind comes to exist.
+pub fn linked_items(
+    job_type: JobType,
+    p: &Map<String, Value>,
+) -> Vec<(&'static str, &'static str, u64)> {
+    let one = |name: &'static str| {
+        p.get(name)
+            .and_then(Value::as_u64)
+            .map(|id| (name, "REPO", id))
+    };
+    match job_type {
+        JobType::Analysis | JobType::RepositorySync => one("repository_id").into_iter().collect(),
+        JobType::BatchAnalysis | JobType::ScheduledAnalysis => p
+            .get("repository_ids")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_u64)
+            .map(|id| ("repository_ids", "REPO", id))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The §10.3 target rule on the URLs a job's parameters name (webhook_delivery.target_url).
+pub fn check_targets(
+    job_type: JobType,
+    p: &Map<String, Value>,
+    allow_private: bool,
+) -> Result<(), super::webhook::TargetError> {
+    match (job_type, p.get("target_url").and_then(Value::as_str)) {
+        (JobType::WebhookDelivery, Some(url)) => super::webhook::check_target(url, allow_private),
+        _ => Ok(()),
+    }
+}
+
 fn field(name: &str, msg: impl Into<String>) -> FieldError {
     FieldError::value_error(
         &["body", "parameters", name],
@@ -95,8 +138,11 @@ fn positive_int(p: &Map<String, Value>, name: &str, required: bool, errors: &mut
     match p.get(name) {
         None | Some(Value::Null) if !required => {}
         None | Some(Value::Null) => errors.push(field(name, format!("{name} is required"))),
-        Some(v) if v.as_u64().is_some_and(|n| n >= 1) => {}
-        Some(_) => errors.push(field(name, format!("{name} must be a positive integer"))),
+        Some(v) if v.as_u64().is_some_and(is_id) => {}
+        Some(_) => errors.push(field(
+            name,
+            format!("{name} must be an integer id (1 to 2^53-1)"),
+        )),
     }
 }
 
@@ -106,10 +152,10 @@ fn id_list(p: &Map<String, Value>, name: &str, required: bool, errors: &mut Vec<
         None | Some(Value::Null) => errors.push(field(name, format!("{name} is required"))),
         Some(Value::Array(ids))
             if (1..=100).contains(&ids.len())
-                && ids.iter().all(|v| v.as_u64().is_some_and(|n| n >= 1)) => {}
+                && ids.iter().all(|v| v.as_u64().is_some_and(is_id)) => {}
         Some(_) => errors.push(field(
             name,
-            format!("{name} must be a list of 1 to 100 positive integers"),
+            format!("{name} must be a list of 1 to 100 integer ids (1 to 2^53-1)"),
         )),
     }
 }
@@ -234,7 +280,17 @@ pub fn validate_parameters(
                 e,
             );
             kind_is(p, "payload", Value::is_object, "an object", true, e);
-            kind_is(p, "target_url", Value::is_string, "a string", false, e);
+            kind_is(
+                p,
+                "target_url",
+                |v| {
+                    v.as_str()
+                        .is_some_and(|s| (1..=512).contains(&s.chars().count()))
+                },
+                "a URL of at most 512 characters",
+                false,
+                e,
+            );
         }
         JobType::RepositorySync => {
             positive_int(p, "repository_id", true, e);

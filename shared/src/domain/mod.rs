@@ -10,6 +10,7 @@ pub mod technology;
 pub mod time;
 pub mod user;
 pub mod validate;
+pub mod webhook;
 
 pub use ids::{new_id, Id};
 pub use time::Timestamp;

@@ -38,6 +38,8 @@ pub struct Config {
     pub pretty_logs: bool,
     /// Job queue URL per job type (QUEUE_URL_<JOB_TYPE>).
     pub queue_urls: std::collections::BTreeMap<String, String>,
+    /// WEBHOOK_ALLOW_PRIVATE_TARGETS: lifts the §10.3 target rule (local development only).
+    pub webhook_allow_private_targets: bool,
 }
 
 pub const DEFAULT_CORS_ORIGINS: [&str; 2] = ["http://localhost:3000", "http://localhost:5173"];
@@ -109,6 +111,7 @@ impl Config {
             websocket_management_url: optional("WEBSOCKET_MANAGEMENT_URL"),
             pretty_logs: optional("LOG_FORMAT").is_some_and(|f| f == "pretty"),
             queue_urls: crate::queue::urls_from(&lookup),
+            webhook_allow_private_targets: flag("WEBHOOK_ALLOW_PRIVATE_TARGETS"),
         })
     }
 }

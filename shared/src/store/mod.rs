@@ -562,6 +562,12 @@ impl Store {
     }
 }
 
+/// A Query `Limit` for "the first `n` items": DynamoDB takes an i32, so a huge skip (a client
+/// may send 2^31) saturates instead of wrapping into a negative limit.
+pub fn query_limit(n: usize) -> i32 {
+    i32::try_from(n.max(1)).unwrap_or(i32::MAX)
+}
+
 fn index_keys(index: &str) -> (&'static str, &'static str) {
     match index {
         "gsi2" => ("gsi2pk", "gsi2sk"),

@@ -76,7 +76,7 @@ impl Store {
             .query_index(
                 "gsi1",
                 &keys::user_pk(user_id),
-                Some((skip + limit) as i32),
+                Some(super::query_limit(skip.saturating_add(limit))),
                 true,
             )
             .await?
@@ -109,7 +109,7 @@ impl Store {
         self.query_index(
             "gsi1",
             keys::ALL_PROJECTS_GSI1PK,
-            Some((skip + limit) as i32),
+            Some(super::query_limit(skip.saturating_add(limit))),
             true,
         )
         .await?

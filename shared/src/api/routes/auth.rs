@@ -261,10 +261,13 @@ async fn login(State(state): State<AppState>, body: JsonObject) -> ApiResult<Jso
     let mut found = state.store.batch_get(&wanted).await?;
     note_prior(window.and_then(|w| found.get(&w)))?;
 
-    let user = match found.remove(&marker).and_then(|m| attr_n(&m, "user_id")) {
-        Some(uid) => state.store.get_user(uid as Id).await?,
-        None => None,
-    };
+    // An unknown email reads user 0 (which never exists): the same calls and the same
+    // password-hash work as a known one, so timing does not tell which emails exist.
+    let uid = found
+        .remove(&marker)
+        .and_then(|m| attr_n(&m, "user_id"))
+        .unwrap_or(0);
+    let user = state.store.get_user(uid as Id).await?;
     let hash = user.as_ref().map(|u| u.password_hash.clone());
     let ok = blocking(move || creds::verify_password(&password, hash.as_deref())).await?;
     let user = match (ok, user) {

@@ -18,13 +18,17 @@ use crate::api::openapi::Problem;
 use crate::api::scope::{ItemAccess, ItemKind, ProjectScope};
 use crate::api::AppState;
 use crate::domain::jobs::{
-    statistics, transition, validate_parameters, JobFacts, JobStatus, JobType, TransitionError,
+    check_targets, linked_items, statistics, transition, validate_parameters, JobFacts, JobStatus,
+    JobType, TransitionError,
 };
+use crate::domain::validate::FieldError;
 use crate::domain::validate::{EnumValues, Kind, Patch, Spec};
+use crate::domain::webhook::TargetError;
 use crate::domain::{Id, Timestamp};
 use crate::live;
 use crate::store::kinds::JOBS;
-use crate::store::records::Record;
+use crate::store::records::{Record, CHECK_BASE};
+use crate::store::StoreError;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -111,6 +115,23 @@ async fn create_job(
             }
         }
     }
+    if let Some(t) = job_type {
+        match check_targets(t, &parameters, state.config.webhook_allow_private_targets) {
+            Ok(()) => {}
+            Err(TargetError::Invalid) => f.push(FieldError::value_error(
+                &["body", "parameters", "target_url"],
+                "target_url must be an https:// URL",
+            )),
+            Err(TargetError::NotAllowed) if f.has_error("parameters") => {}
+            Err(TargetError::NotAllowed) => {
+                f.finish()?;
+                return Err(ApiError::bad_request(
+                    "target_not_allowed",
+                    "Target address not allowed",
+                ));
+            }
+        }
+    }
     f.finish()?;
     let job_type = job_type.ok_or_else(|| ApiError::internal("job_type checked above"))?;
     let scope = scope.resolve(&state, body_pid, &[]).await?;
@@ -158,10 +179,31 @@ pub(crate) async fn insert_job(
     ] {
         record.insert(k.into(), v);
     }
-    Ok(state
+    // Every item the parameters name must exist in this project, checked in the same
+    // transaction: no worker ever follows an id into another project.
+    let links = linked_items(
+        job_type,
+        record["parameters"].as_object().unwrap_or(&Map::new()),
+    );
+    let must_exist: Vec<_> = links
+        .iter()
+        .map(|(_, prefix, id)| crate::store::keys::item(pid, prefix, *id))
+        .collect();
+    match state
         .store
-        .create_record(&JOBS, pid, record, |_| vec![], &[])
-        .await?)
+        .create_record(&JOBS, pid, record, |_| vec![], &must_exist)
+        .await
+    {
+        Ok(r) => Ok(r),
+        Err(StoreError::Condition(i)) if i >= CHECK_BASE && i - CHECK_BASE < links.len() => {
+            let (param, _, id) = links[i - CHECK_BASE];
+            Err(ApiError::validation(vec![FieldError::value_error(
+                &["body", "parameters", param],
+                format!("Repository {id} not found in this project"),
+            )]))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Newest first.
