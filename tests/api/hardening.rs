@@ -751,3 +751,85 @@ async fn job_parameters_cannot_name_another_projects_items_or_private_targets() 
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
 }
+
+// ---------------------------------------------------------------- 9: arbitrary bytes
+
+/// Arbitrary bytes in the query string and in item path segments, through the real router:
+/// always an answer below 500, problems always as problem+json.
+#[tokio::test]
+async fn arbitrary_query_and_path_bytes_always_answer_2xx_or_4xx() {
+    use proptest::strategy::{Strategy, ValueTree};
+    use proptest::test_runner::{Config, TestRng, TestRunner};
+    let app = TestApp::new().await;
+    let u = app.user().await;
+    let p = app.project(&u, "Fuzz").await;
+    let t = app
+        .create(
+            &u,
+            "/api/v1/technologies",
+            Some(&p["id"]),
+            json!({"title": "x"}),
+        )
+        .await;
+    let mut runner = TestRunner::new_with_rng(
+        Config::default(),
+        TestRng::deterministic_rng(proptest::test_runner::RngAlgorithm::ChaCha),
+    );
+    let bytes = proptest::collection::vec(proptest::num::u8::ANY, 0..40);
+    // Every byte percent-encoded except those a URI may carry as they are (so `%`, `+`, `&`,
+    // `=` and multibyte sequences arrive raw and half-formed too).
+    let encode = |b: &[u8], raw: bool| -> String {
+        b.iter()
+            .map(|c| match *c {
+                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                    (*c as char).to_string()
+                }
+                b'%' | b'+' | b'&' | b'=' if raw => (*c as char).to_string(),
+                c => format!("%{c:02X}"),
+            })
+            .collect()
+    };
+    let paths = [
+        "/api/v1/projects",
+        "/api/v1/technologies",
+        "/api/v1/research-tasks",
+        "/api/v1/jobs",
+        "/api/v1/research-tasks/upcoming",
+    ];
+    for i in 0..250 {
+        let q = bytes.new_tree(&mut runner).unwrap().current();
+        let seg = bytes.new_tree(&mut runner).unwrap().current();
+        let query = encode(&q, i % 2 == 0);
+        let path = if i % 3 == 0 {
+            format!("/api/v1/technologies/{}", encode(&seg, false))
+        } else {
+            format!("{}?{query}", paths[i % paths.len()])
+        };
+        let r = app
+            .get(&path)
+            .bearer(&u.access)
+            .header("x-project-id", &p["id"].to_string())
+            .send()
+            .await;
+        assert!(
+            r.status.as_u16() < 500,
+            "GET {path}: {} {}",
+            r.status,
+            r.text
+        );
+        if r.status.as_u16() >= 400 {
+            assert_eq!(
+                r.header("content-type"),
+                Some("application/problem+json"),
+                "GET {path}: {}",
+                r.text
+            );
+        }
+    }
+    let r = app
+        .get(&format!("/api/v1/technologies/{}", t["id"]))
+        .bearer(&u.access)
+        .send()
+        .await;
+    assert_eq!(r.status, 200);
+}

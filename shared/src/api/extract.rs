@@ -274,4 +274,61 @@ mod tests {
         assert!(is_json("application/merge-patch+json"));
         assert!(!is_json("text/plain"));
     }
+
+    mod properties {
+        use super::super::*;
+        use crate::domain::validate::{Fields, Source};
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2000))]
+
+            /// Any query string (bytes as the gateway hands them over, decoded lossily)
+            /// decodes, and the pagination reader answers values or field errors.
+            #[test]
+            fn any_query_decodes_and_validates(raw in proptest::collection::vec(any::<u8>(), 0..200)) {
+                let q = String::from_utf8_lossy(&raw);
+                let map: serde_json::Map<String, serde_json::Value> = form_urlencoded_pairs(&q)
+                    .into_iter()
+                    .map(|(k, v)| (k, serde_json::Value::String(v)))
+                    .collect();
+                let mut f = Fields::new(&map, Source::Query);
+                let page = Page::read(&mut f, 100, 500);
+                match f.finish() {
+                    Ok(()) => prop_assert!((1..=500).contains(&page.limit)),
+                    Err(errors) => prop_assert!(!errors.is_empty()),
+                }
+            }
+
+            /// Percent-encoded text round-trips.
+            #[test]
+            fn encoded_text_round_trips(k in "[^&=]{0,20}", v in ".{0,40}") {
+                let q: String = form_urlencoded::Serializer::new(String::new())
+                    .append_pair(&k, &v)
+                    .finish();
+                prop_assert_eq!(form_urlencoded_pairs(&q), vec![(k, v)]);
+            }
+
+            /// Any path segment is an id in 1..2^53-1 or a 422 int_parsing, never a panic.
+            #[test]
+            fn any_path_segment_is_an_id_or_int_parsing(raw in ".{0,30}") {
+                match path_id(&raw, "id") {
+                    Ok(id) => {
+                        prop_assert!((1..=MAX_ID).contains(&id));
+                        prop_assert_eq!(raw.parse::<u64>().ok(), Some(id));
+                    }
+                    Err(e) => {
+                        prop_assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY);
+                        prop_assert_eq!(&e.errors[0].kind, "int_parsing");
+                    }
+                }
+            }
+
+            #[test]
+            fn numeric_segments_follow_the_id_range(n in any::<u64>()) {
+                let ok = path_id(&n.to_string(), "id").is_ok();
+                prop_assert_eq!(ok, (1..=MAX_ID).contains(&n));
+            }
+        }
+    }
 }

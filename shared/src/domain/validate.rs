@@ -748,3 +748,121 @@ mod record_tests {
         assert_eq!(f.finish().unwrap_err()[0].kind, "null_not_allowed");
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Arbitrary JSON, nested up to `depth` levels, with numbers of every magnitude.
+    fn json(depth: u32) -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_filter("JSON has no NaN or infinity", |f| f.is_finite())
+                .prop_map(Value::from),
+            ".{0,20}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(depth, 64, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map(".{0,6}", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn depth_of(v: &Value) -> usize {
+        match v {
+            Value::Object(m) => 1 + m.values().map(depth_of).max().unwrap_or(0),
+            Value::Array(a) => 1 + a.iter().map(depth_of).max().unwrap_or(0),
+            _ => 0,
+        }
+    }
+
+    const SPECS: &[Spec] = &[
+        Spec::req("title", Kind::Str { min: 1, max: 10 }),
+        Spec::or(
+            "priority",
+            Kind::Int {
+                min: Some(1),
+                max: Some(5),
+            },
+            DefaultValue::Int(3),
+        ),
+        Spec::or("status", Kind::Enum(&["a", "b"]), DefaultValue::Str("a")),
+        Spec::opt("cost", Kind::Num { min: 0.0 }),
+        Spec::opt("when", Kind::Ts),
+        Spec::opt("flag", Kind::Bool),
+        Spec::opt("meta", Kind::Obj),
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+
+        /// Whatever a client sends for the fields of a record, the validator answers a
+        /// record whose values all satisfy their spec (and fit DynamoDB), or field errors.
+        #[test]
+        fn any_body_gives_a_valid_record_or_errors(
+            body in proptest::collection::btree_map(
+                prop_oneof![Just("title".to_string()), Just("priority".to_string()),
+                            Just("status".to_string()), Just("cost".to_string()),
+                            Just("when".to_string()), Just("flag".to_string()),
+                            Just("meta".to_string()), ".{0,5}"],
+                json(20), 0..8),
+            create in any::<bool>(),
+        ) {
+            let obj: Map<String, Value> = body.into_iter().collect();
+            let mut f = Fields::new(&obj, Source::Body);
+            let record = f.record(SPECS, create);
+            if f.finish().is_ok() {
+                for (k, v) in &record {
+                    prop_assert!(storable(v).is_ok(), "{k}: {v}");
+                    match (k.as_str(), v) {
+                        (_, Value::Null) => {}
+                        ("title", Value::String(s)) => prop_assert!((1..=10).contains(&s.chars().count())),
+                        ("priority", v) => prop_assert!(v.as_i64().is_some_and(|n| (1..=5).contains(&n))),
+                        ("status", v) => prop_assert!(v == "a" || v == "b"),
+                        ("cost", v) => prop_assert!(v.as_f64().is_some_and(|n| n >= 0.0 && storable_number(n))),
+                        ("when", Value::String(s)) => prop_assert!(crate::domain::Timestamp::parse(s).is_some()),
+                        ("flag", v) => prop_assert!(v.is_boolean()),
+                        ("meta", v) => prop_assert!(v.is_object()),
+                        (k, v) => prop_assert!(false, "unexpected {k}: {v}"),
+                    }
+                }
+            }
+        }
+
+        /// `storable` never panics and accepts only what DynamoDB can hold.
+        #[test]
+        fn storable_bounds_depth_and_numbers(v in json(24)) {
+            if storable(&v).is_ok() {
+                prop_assert!(depth_of(&v) <= MAX_JSON_DEPTH);
+            }
+        }
+
+        /// Any text is a timestamp in years 1..9999 that round-trips, or none.
+        #[test]
+        fn any_text_is_a_timestamp_or_none(s in ".{0,40}") {
+            if let Some(t) = crate::domain::Timestamp::parse(&s) {
+                prop_assert_eq!(crate::domain::Timestamp::parse(&t.to_rfc3339()), Some(t));
+            }
+        }
+
+        /// Offsets at the ends of the calendar never panic.
+        #[test]
+        fn offsets_at_the_ends_never_panic(
+            year in prop_oneof![Just(1u32), Just(9999u32), 1u32..=9999],
+            hour in 0u32..24, off_h in 0u32..24, off_m in 0u32..60, sign in any::<bool>(),
+            secs in any::<i64>(),
+        ) {
+            let s = format!("{year:04}-12-31T{hour:02}:59:59{}{off_h:02}:{off_m:02}",
+                            if sign { '+' } else { '-' });
+            if let Some(t) = crate::domain::Timestamp::parse(&s) {
+                let _ = t.plus_secs(secs).to_rfc3339();
+            }
+        }
+    }
+}
