@@ -239,6 +239,29 @@ async fn inputs_within_the_contract_that_exceed_dynamodb_limits_are_validation_e
         .collect();
     assert_eq!(locs, [json!("parameters"), json!("tags")]);
 
+    // A batch import travels inside its job item: too large or unstorable is a 422 too.
+    let long = "d".repeat(1000);
+    let many: Vec<Value> = (0..400)
+        .map(|i| json!({"title": format!("t{i}"), "domain": "other", "description": long}))
+        .collect();
+    for technologies in [
+        many,
+        vec![json!({"title": "x", "domain": "other", "latency_ms": 1e200})],
+    ] {
+        let r = app
+            .post("/api/v1/batch/import")
+            .bearer(&u.access)
+            .json(json!({"technologies": technologies}))
+            .send()
+            .await;
+        let body = r.problem(422, "validation_error");
+        assert_eq!(
+            body["errors"][0]["loc"],
+            json!(["body", "technologies"]),
+            "{body}"
+        );
+    }
+
     let c = counters(&app, p["id"].as_u64().unwrap()).await;
     assert_eq!(c.get("technologies"), 3, "only the accepted ones counted");
 }

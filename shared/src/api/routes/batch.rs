@@ -219,9 +219,13 @@ async fn batch_import(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let mut f = body.fields();
     let technologies = match f.raw("technologies") {
-        Some(Value::Array(items))
+        Some(v @ Value::Array(items))
             if (1..=1000).contains(&items.len()) && items.iter().all(Value::is_object) =>
         {
+            // The items travel inside the job item: DynamoDB's limits apply to them too.
+            if let Err(msg) = crate::domain::validate::storable(v) {
+                f.error("technologies", "value_error", msg);
+            }
             items.clone()
         }
         None | Some(Value::Null) => {
@@ -278,7 +282,16 @@ async fn batch_import(
         parameters.as_object().cloned().unwrap_or_default(),
         tags,
     )
-    .await?;
+    .await
+    .map_err(|mut e| {
+        // The job item holds the import: its size is the list's.
+        for err in &mut e.errors {
+            if err.loc == [json!("body"), json!("parameters")] {
+                err.loc = vec![json!("body"), json!("technologies")];
+            }
+        }
+        e
+    })?;
     Ok(accepted(
         &job,
         total,
