@@ -69,6 +69,28 @@ async fn malformed_query_strings_and_path_ids_are_4xx_not_crashes() {
         assert_eq!(body["errors"][0]["type"], "int_parsing", "{path}");
         assert_eq!(body["errors"][0]["loc"][0], "path", "{path}");
     }
+    // Project hints: ids beyond 2^53-1 are int_parsing; the query is decoded like any other.
+    let r = app
+        .get("/api/v1/technologies")
+        .bearer(&u.access)
+        .header("x-project-id", "9007199254740992")
+        .send()
+        .await;
+    assert_eq!(
+        r.problem(422, "validation_error")["errors"][0]["loc"],
+        json!(["header", "X-Project-ID"])
+    );
+    let encoded: String = p["id"]
+        .to_string()
+        .bytes()
+        .map(|b| format!("%{b:02X}"))
+        .collect();
+    let r = app
+        .get(&format!("/api/v1/technologies?project_id={encoded}"))
+        .bearer(&u.access)
+        .send()
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
     // The process is still serving.
     let r = app.get("/api/v1/projects").bearer(&u.access).send().await;
     assert_eq!(r.status, 200);

@@ -135,7 +135,7 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryMap {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let mut map = Map::new();
         if let Some(q) = parts.uri.query() {
-            for (k, v) in form_urlencoded_pairs(q) {
+            for (k, v) in query_pairs(q) {
                 map.insert(k, Value::String(v));
             }
         }
@@ -145,7 +145,7 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryMap {
 
 /// Decodes `application/x-www-form-urlencoded` pairs on bytes (`+` is a space, `%XX` a byte;
 /// a stray `%` stays as it is); invalid UTF-8 becomes U+FFFD instead of failing.
-fn form_urlencoded_pairs(q: &str) -> Vec<(String, String)> {
+pub fn query_pairs(q: &str) -> Vec<(String, String)> {
     form_urlencoded::parse(q.as_bytes())
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect()
@@ -227,26 +227,17 @@ mod tests {
     #[test]
     fn query_decoding() {
         assert_eq!(
-            form_urlencoded_pairs("a=1&b=x%20y+z&c"),
+            query_pairs("a=1&b=x%20y+z&c"),
             vec![
                 ("a".into(), "1".into()),
                 ("b".into(), "x y z".into()),
                 ("c".into(), "".into())
             ]
         );
-        assert_eq!(
-            form_urlencoded_pairs("p=100%"),
-            vec![("p".into(), "100%".into())]
-        );
+        assert_eq!(query_pairs("p=100%"), vec![("p".into(), "100%".into())]);
         // A `%` before a multibyte character used to slice inside it and panic.
-        assert_eq!(
-            form_urlencoded_pairs("skip=%a€"),
-            vec![("skip".into(), "%a€".into())]
-        );
-        assert_eq!(
-            form_urlencoded_pairs("x=%FF"),
-            vec![("x".into(), "\u{fffd}".into())]
-        );
+        assert_eq!(query_pairs("skip=%a€"), vec![("skip".into(), "%a€".into())]);
+        assert_eq!(query_pairs("x=%FF"), vec![("x".into(), "\u{fffd}".into())]);
     }
 
     #[test]
@@ -288,7 +279,7 @@ mod tests {
             #[test]
             fn any_query_decodes_and_validates(raw in proptest::collection::vec(any::<u8>(), 0..200)) {
                 let q = String::from_utf8_lossy(&raw);
-                let map: serde_json::Map<String, serde_json::Value> = form_urlencoded_pairs(&q)
+                let map: serde_json::Map<String, serde_json::Value> = query_pairs(&q)
                     .into_iter()
                     .map(|(k, v)| (k, serde_json::Value::String(v)))
                     .collect();
@@ -306,7 +297,7 @@ mod tests {
                 let q: String = form_urlencoded::Serializer::new(String::new())
                     .append_pair(&k, &v)
                     .finish();
-                prop_assert_eq!(form_urlencoded_pairs(&q), vec![(k, v)]);
+                prop_assert_eq!(query_pairs(&q), vec![(k, v)]);
             }
 
             /// Any path segment is an id in 1..2^53-1 or a 422 int_parsing, never a panic.

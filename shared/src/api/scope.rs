@@ -14,6 +14,7 @@ use super::error::{ApiError, ApiResult};
 use super::extract::PathParams;
 use super::AppState;
 use crate::context;
+use crate::domain::ids::MAX_ID;
 use crate::domain::project::{access, Access, Project, ProjectCounters, ProjectRole};
 use crate::domain::Id;
 use crate::store::projects::{counters_of, is_live};
@@ -131,9 +132,9 @@ fn hints(parts: &Parts) -> ApiResult<(Option<Id>, Option<Id>)> {
         None => None,
         Some(v) => {
             let s = v.to_str().unwrap_or("").trim();
-            match s.parse::<i64>() {
+            match s.parse::<u64>() {
                 Ok(0) => None,
-                Ok(n) if n > 0 => Some(n as Id),
+                Ok(n) if n <= MAX_ID => Some(n as Id),
                 _ => {
                     return Err(ApiError::field(
                         &["header", "X-Project-ID"],
@@ -144,17 +145,18 @@ fn hints(parts: &Parts) -> ApiResult<(Option<Id>, Option<Id>)> {
             }
         }
     };
+    // Decoded as QueryMap decodes it (repeated keys: the last wins).
     let query = parts.uri.query().and_then(|q| {
-        q.split('&')
-            .filter_map(|p| p.split_once('='))
-            .filter(|(k, _)| *k == "project_id")
-            .map(|(_, v)| v.to_string())
+        super::extract::query_pairs(q)
+            .into_iter()
+            .filter(|(k, _)| k == "project_id")
+            .map(|(_, v)| v)
             .next_back()
     });
     let query = match query.as_deref().map(str::trim) {
         None | Some("") | Some("0") => None,
-        Some(s) => match s.parse::<i64>() {
-            Ok(n) if n > 0 => Some(n as Id),
+        Some(s) => match s.parse::<u64>() {
+            Ok(n) if n <= MAX_ID => Some(n as Id),
             _ => {
                 return Err(ApiError::field(
                     &["query", "project_id"],

@@ -19,7 +19,11 @@ pub(crate) use crate::domain::shape;
 
 /// The optional body `project_id` of a collection write (0 = absent).
 pub(crate) fn body_project(f: &mut Fields<'_>) -> Option<Id> {
-    match f.int("project_id", Some(0), None) {
+    match f.int(
+        "project_id",
+        Some(0),
+        Some(crate::domain::ids::MAX_ID as i64),
+    ) {
         Patch::Value(n) if n > 0 => Some(n as Id),
         _ => None,
     }
