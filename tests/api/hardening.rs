@@ -878,3 +878,48 @@ async fn arbitrary_query_and_path_bytes_always_answer_2xx_or_4xx() {
         .await;
     assert_eq!(r.status, 200);
 }
+
+/// A child minted while its parent is being revoked never survives the parent.
+#[tokio::test]
+async fn a_child_token_minted_during_its_parents_revocation_dies_with_it() {
+    let app = TestApp::new().await;
+    let u = app.user().await;
+    for round in 0..5 {
+        let parent = app
+            .post("/api/v1/auth/tokens")
+            .bearer(&u.access)
+            .json(json!({"name": format!("parent {round}")}))
+            .send()
+            .await;
+        assert_eq!(parent.status, 201);
+        let parent_token = parent.body["token"].as_str().unwrap().to_string();
+        let (child, revoked) = tokio::join!(
+            app.post("/api/v1/auth/tokens")
+                .bearer(&parent_token)
+                .json(json!({"name": "child"}))
+                .send(),
+            app.delete(&format!("/api/v1/auth/tokens/{}", parent.body["id"]))
+                .bearer(&u.access)
+                .send(),
+        );
+        assert_eq!(revoked.status, 204, "{}", revoked.text);
+        match child.status.as_u16() {
+            201 => {
+                let t = child.body["token"].as_str().unwrap();
+                app.get("/api/v1/auth/me")
+                    .bearer(t)
+                    .send()
+                    .await
+                    .problem(401, "invalid_token");
+            }
+            401 => {}
+            other => panic!("child: {other} {}", child.text),
+        }
+    }
+    let r = app
+        .get("/api/v1/auth/tokens")
+        .bearer(&u.access)
+        .send()
+        .await;
+    assert_eq!(r.body, json!([]), "no token survived");
+}
