@@ -510,3 +510,218 @@ async fn a_stale_api_write_cannot_undo_a_workers_progress() {
     assert!(matches!(r, Err(StoreError::Condition(0))), "{r:?}");
     assert_eq!(job(&app, &u, id).await["status"], "completed");
 }
+
+/// Makes every transaction that moves the project's STATS counter `counter` fail, as a
+/// DynamoDB refusing the write would (an ADD to a string attribute); returns what was there.
+async fn poison_counter(
+    db: &aws_sdk_dynamodb::Client,
+    table: &str,
+    pid: u64,
+    counter: &str,
+) -> Option<aws_sdk_dynamodb::types::AttributeValue> {
+    use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+    let out = db
+        .update_item()
+        .table_name(table)
+        .set_key(Some(
+            commandcenter::store::keys::project_stats(pid).to_item(),
+        ))
+        .update_expression("SET #c = :poison")
+        .expression_attribute_names("#c", counter)
+        .expression_attribute_values(":poison", AttributeValue::S("poison".into()))
+        .return_values(ReturnValue::UpdatedOld)
+        .send()
+        .await
+        .unwrap();
+    out.attributes.and_then(|mut a| a.remove(counter))
+}
+
+async fn cure_counter(
+    app: &TestApp,
+    pid: u64,
+    counter: &str,
+    old: Option<aws_sdk_dynamodb::types::AttributeValue>,
+) {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    app.state
+        .aws
+        .dynamodb
+        .update_item()
+        .table_name(&app.state.config.table_name)
+        .set_key(Some(
+            commandcenter::store::keys::project_stats(pid).to_item(),
+        ))
+        .update_expression("SET #c = :v")
+        .expression_attribute_names("#c", counter)
+        .expression_attribute_values(":v", old.unwrap_or(AttributeValue::N("0".into())))
+        .send()
+        .await
+        .unwrap();
+}
+
+/// Issue 9: a worker whose finish fails gives the record back for a retry; before, its lease
+/// (360 s) outlived the back-off (30 s), so the redelivery met the dead attempt's live lease,
+/// was acknowledged as a duplicate and deleted, and the job stayed `running`.
+#[tokio::test]
+async fn a_failed_finish_leaves_the_redelivery_a_job_to_take_over() {
+    let app = TestApp::new().await;
+    let u = app.user().await;
+    let p = app.project(&u, "Flaky").await;
+    let pid = p["id"].as_u64().unwrap();
+    let state = job_state(&app);
+    let id = dispatched(
+        &app,
+        &u,
+        "research",
+        json!({"task_id": uuid::Uuid::new_v4().to_string()}),
+    )
+    .await;
+    let q = queue(&app, "research");
+    let event = receive(&app, &q, &[id]).await;
+    let record = event.records[0].clone();
+    let ok: Work = Arc::new(|_| Box::pin(async { Ok(json!({"done": 1})) }));
+
+    // While the job runs, DynamoDB starts refusing every write that ends it (complete, fail,
+    // release: each moves the running counter).
+    let (db, table) = (
+        app.state.aws.dynamodb.clone(),
+        app.state.config.table_name.clone(),
+    );
+    let seen = Arc::new(std::sync::Mutex::new(None));
+    let keep = seen.clone();
+    let poisoning: Work = Arc::new(move |_| {
+        let (db, table, keep) = (db.clone(), table.clone(), keep.clone());
+        Box::pin(async move {
+            let old = poison_counter(&db, &table, pid, "jobs.status.running").await;
+            *keep.lock().unwrap() = Some(old);
+            Ok(json!({"done": 1}))
+        })
+    });
+    let out = handle_batch(&state, JobType::Research, &poisoning, event).await;
+    assert_eq!(
+        out.batch_item_failures.len(),
+        1,
+        "nothing could be recorded: the record is given back"
+    );
+    let j = job(&app, &u, id).await;
+    assert_eq!(j["status"], "running", "{j}");
+    let old = seen.lock().unwrap().take().expect("the work ran");
+    cure_counter(&app, pid, "jobs.status.running", old).await;
+
+    // SQS delivers the message again after the back-off: the job is taken over and finished.
+    let again = handle_record(&state, JobType::Research, &ok, &record).await;
+    assert_eq!(again, Outcome::Completed);
+    let j = job(&app, &u, id).await;
+    assert_eq!(j["status"], "completed");
+    assert_eq!(j["result"], json!({"done": 1}));
+    let r = app
+        .get("/api/v1/jobs/statistics/summary")
+        .bearer(&u.access)
+        .send()
+        .await;
+    assert_eq!(r.body["by_status"]["completed"], 1, "{}", r.text);
+    assert_eq!(r.body["active_jobs"], 0, "{}", r.text);
+}
+
+/// Issue 9: a result over DynamoDB's 400 KB item limit (a 1000-item import with long titles)
+/// could never be written: the job ran five times and was failed "gave up after 5 attempts".
+/// Now the result goes to S3, the item keeps its summary, and the job's own routes answer the
+/// whole result.
+#[tokio::test]
+async fn a_result_too_large_for_its_item_is_kept_in_s3_and_answered_in_full() {
+    let app = TestApp::new().await;
+    let u = app.user().await;
+    let p = app.project(&u, "Big result").await;
+    let pid = p["id"].as_u64().unwrap();
+    let state = job_state(&app);
+    let id = dispatched(
+        &app,
+        &u,
+        "research",
+        json!({"task_id": uuid::Uuid::new_v4().to_string()}),
+    )
+    .await;
+    let event = receive(&app, &queue(&app, "research"), &[id]).await;
+    let items: Vec<Value> = (0..1000)
+        .map(|i| json!({"index": i, "title": format!("{i:04} {}", "t".repeat(480)), "status": "imported", "technology_id": i + 1, "error": null}))
+        .collect();
+    let big =
+        json!({"total_items": 1000, "imported_count": 1000, "failed_count": 0, "items": items});
+    assert!(big.to_string().len() > 450_000);
+    let result = big.clone();
+    let work: Work = Arc::new(move |_| {
+        let result = result.clone();
+        Box::pin(async move { Ok(result) })
+    });
+    let out = handle_batch(&state, JobType::Research, &work, event).await;
+    assert!(
+        out.batch_item_failures.is_empty(),
+        "completed at the first delivery"
+    );
+
+    let j = job(&app, &u, id).await;
+    assert_eq!(j["status"], "completed");
+    assert_eq!(
+        j["result"], big,
+        "GET /jobs/{{id}} answers the whole result"
+    );
+    let r = app
+        .get(&format!("/api/v1/batch/jobs/{id}"))
+        .bearer(&u.access)
+        .send()
+        .await;
+    assert_eq!(r.body["result"], big);
+    // Lists carry the summary the item keeps.
+    let r = app.get("/api/v1/jobs").bearer(&u.access).send().await;
+    assert_eq!(
+        r.body["jobs"][0]["result"],
+        json!({"total_items": 1000, "imported_count": 1000, "failed_count": 0})
+    );
+    let item = app
+        .state
+        .store
+        .get(&commandcenter::store::kinds::JOBS.key(pid, id))
+        .await
+        .unwrap()
+        .unwrap();
+    let size = commandcenter::store::check_item_size(&item).unwrap();
+    assert!(size < 4_000, "the job item stays small: {size} bytes");
+    let key = item["result_key"].as_s().unwrap().clone();
+    assert_eq!(key, format!("jobs/{pid}/{id}/result.json"));
+    let s3 = &app.state.aws.s3;
+    let bucket = &app.state.config.bucket_name;
+    let object = s3
+        .get_object()
+        .bucket(bucket)
+        .key(&key)
+        .send()
+        .await
+        .unwrap();
+    let bytes = object.body.collect().await.unwrap().into_bytes();
+    assert_eq!(serde_json::from_slice::<Value>(&bytes).unwrap(), big);
+    let events: Vec<_> = app
+        .state
+        .store
+        .events(pid)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.event_type == "job.completed")
+        .collect();
+    assert_eq!(events.len(), 1);
+
+    // Deleting the job deletes its result object.
+    let r = app
+        .delete(&format!("/api/v1/jobs/{id}"))
+        .bearer(&u.access)
+        .send()
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    assert!(s3
+        .head_object()
+        .bucket(bucket)
+        .key(&key)
+        .send()
+        .await
+        .is_err());
+}
