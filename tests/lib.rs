@@ -66,6 +66,9 @@ pub fn moto_url() -> String {
 
 pub struct TestApp {
     pub router: Router,
+    /// The dev server's whole app (`cc_local::app`): the API plus the WebSocket gateway and
+    /// `POST /_local/events/<rule>`.
+    pub dev: Router,
     pub state: AppState,
     /// `ws://…/ws` when the WebSocket gateway runs (`TestApp::with_websocket`).
     pub ws_url: Option<String>,
@@ -88,6 +91,7 @@ impl TestApp {
         let state = AppState::build(config, aws).await.expect("state builds");
         Self {
             router: api::app(api::all_routes(), state.clone()),
+            dev: cc_local::app(state.clone()),
             state,
             ws_url: None,
         }
@@ -133,9 +137,30 @@ impl TestApp {
     pub fn delete(&self, path: &str) -> Req<'_> {
         self.req(Method::DELETE, path)
     }
+    /// A request to the dev server's app (local-only routes such as `/_local/events/…`).
+    pub fn dev_post(&self, path: &str) -> Req<'_> {
+        Req {
+            dev: true,
+            ..self.req(Method::POST, path)
+        }
+    }
+
+    /// Fires an EventBridge rule as the dev server does (`POST /_local/events/<rule>`) and
+    /// returns what its target answered.
+    pub async fn fire(&self, rule: &str) -> Value {
+        let r = self
+            .dev_post(&format!("/_local/events/{rule}"))
+            .send()
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(r.body["rule"], rule);
+        r.body["result"].clone()
+    }
+
     pub fn req(&self, method: Method, path: &str) -> Req<'_> {
         Req {
             app: self,
+            dev: false,
             method,
             path: path.to_string(),
             headers: Vec::new(),
@@ -351,6 +376,7 @@ pub fn random_ip() -> String {
 
 pub struct Req<'a> {
     app: &'a TestApp,
+    dev: bool,
     method: Method,
     path: String,
     headers: Vec<(String, String)>,
@@ -387,7 +413,12 @@ impl Req<'_> {
         let mut req = b.body(Body::from(self.body.unwrap_or_default())).unwrap();
         let addr: SocketAddr = format!("{}:40000", self.ip).parse().unwrap();
         req.extensions_mut().insert(ConnectInfo(addr));
-        let res = self.app.router.clone().oneshot(req).await.unwrap();
+        let router = if self.dev {
+            &self.app.dev
+        } else {
+            &self.app.router
+        };
+        let res = router.clone().oneshot(req).await.unwrap();
         let status = res.status();
         let headers = res.headers().clone();
         let bytes = res.into_body().collect().await.unwrap().to_bytes();

@@ -655,7 +655,22 @@ class Provisioner:
                 origin[key] = source
         env.update(LOCAL_ENV_BASE)
         env["AWS_ENDPOINT_URL"] = self.endpoint
+        env.update(schedule_env(self.template))
         return env
+
+
+def schedule_env(template: dict[str, Any]) -> dict[str, str]:
+    """SCHEDULE_<RULE>=<expression> for every scheduled function, so the dev server fires each
+    EventBridge rule on the template's own timetable (rule = binary name without `worker-`:
+    worker-maintenance -> SCHEDULE_MAINTENANCE='rate(5 minutes)')."""
+    out: dict[str, str] = {}
+    for binary, f in describe(template)["functions"].items():
+        for schedule in f["schedules"]:
+            if not schedule["enabled"] or not isinstance(schedule["expression"], str):
+                continue
+            rule = binary.removeprefix("worker-").upper().replace("-", "_")
+            out[f"SCHEDULE_{rule}"] = schedule["expression"]
+    return out
 
 
 def _int_values(d: dict[str, Any]) -> dict[str, int]:

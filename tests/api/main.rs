@@ -7,6 +7,7 @@ mod dashboard;
 mod hardening;
 mod jobs;
 mod live;
+mod local;
 mod projects;
 mod ratelimit;
 mod repositories;

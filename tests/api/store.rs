@@ -111,6 +111,7 @@ async fn transaction_conflicts_are_retried_with_backoff() {
     let router = api::app(api::all_routes(), state);
     let flaky = TestApp {
         router,
+        dev: app.dev.clone(),
         state: app.state.clone(),
         ws_url: None,
     };
@@ -151,6 +152,7 @@ async fn persistent_conflicts_become_503_with_retry_after() {
     state.store = store;
     let flaky = TestApp {
         router: api::app(api::all_routes(), state),
+        dev: app.dev.clone(),
         state: app.state.clone(),
         ws_url: None,
     };

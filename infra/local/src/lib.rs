@@ -1,12 +1,18 @@
 //! The local dev server's parts: the HTTP API (the Lambda routers mounted together), the
-//! WebSocket API gateway, and the SQS pollers that stand in for Lambda's event sources.
+//! WebSocket API gateway, the SQS pollers that stand in for Lambda's event sources, and the
+//! EventBridge rules (timetables and `POST /_local/events/<rule>`).
 
+pub mod events;
 pub mod gateway;
 pub mod pollers;
 
 use commandcenter::api::{self, AppState};
 
-/// Every HTTP route of every function, plus the WebSocket endpoint and its management API.
+/// Every HTTP route of every function, plus the WebSocket endpoint and its management API,
+/// and `POST /_local/events/<rule>`.
 pub fn app(state: AppState) -> axum::Router {
-    api::app(api::all_routes(), state.clone()).merge(gateway::router(state))
+    let jobs = commandcenter::jobs::JobState::new((*state.config).clone(), &state.aws);
+    api::app(api::all_routes(), state.clone())
+        .merge(gateway::router(state))
+        .merge(events::router(jobs))
 }

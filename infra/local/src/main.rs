@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 
-use cc_local::pollers;
+use cc_local::{events, pollers};
 use commandcenter::api;
 use commandcenter::runtime::{telemetry, AwsClients, Config};
 
@@ -40,10 +40,10 @@ async fn main() -> anyhow::Result<()> {
         .get_or_insert_with(|| format!("http://{addr}/_ws"));
     let aws = AwsClients::from_env().await;
     let dlq_urls = commandcenter::queue::dlq_urls_from(|k| std::env::var(k).ok());
-    pollers::spawn(
-        commandcenter::jobs::JobState::new(config.clone(), &aws),
-        dlq_urls,
-    );
+    let jobs = commandcenter::jobs::JobState::new(config.clone(), &aws);
+    pollers::spawn(jobs.clone(), dlq_urls);
+    // EventBridge: each scheduled rule on the template's timetable (SCHEDULE_<RULE> in .dev/env).
+    events::spawn_timetables(jobs, events::schedules_from(std::env::vars()));
     let state = api::AppState::build(config, aws).await?;
     let app = cc_local::app(state);
     tracing::info!(

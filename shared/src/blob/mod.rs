@@ -19,6 +19,12 @@ where
     BlobError::S3(aws_sdk_s3::error::DisplayErrorContext(e).to_string())
 }
 
+/// Where a job's result too large for its item is kept (as long as the job: no lifecycle
+/// rule covers `jobs/`; deleting the job or its project deletes it).
+pub fn job_result_key(project_id: u64, job_id: u64) -> String {
+    format!("jobs/{project_id}/{job_id}/result.json")
+}
+
 /// How long presigned URLs stay valid.
 pub const PRESIGN_TTL: Duration = Duration::from_secs(15 * 60);
 
@@ -47,6 +53,29 @@ impl Blobs {
             .await
             .map(|_| ())
             .map_err(err)
+    }
+
+    /// The object's bytes, or None when it does not exist.
+    pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, BlobError> {
+        match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(o) => Ok(Some(
+                o.body
+                    .collect()
+                    .await
+                    .map_err(|e| BlobError::S3(e.to_string()))?
+                    .into_bytes()
+                    .to_vec(),
+            )),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
+            Err(e) => Err(err(e)),
+        }
     }
 
     /// The object's size, or None when it does not exist.

@@ -127,6 +127,20 @@ pub fn check_targets(
     }
 }
 
+/// SQS's longest visibility timeout (12 hours).
+pub const MAX_VISIBILITY_SECS: i64 = 43_200;
+
+/// The visibility timeout for a message given back after delivery `attempt`: the back-off,
+/// but never less than the `lease_left` seconds a lease this delivery could not cut short
+/// still holds (plus one), so the redelivery never meets the live lease of a dead attempt
+/// and is not acknowledged as a duplicate.
+pub fn give_back_secs(attempt: u32, lease_left: Option<i64>) -> i64 {
+    let floor = lease_left.map_or(0, |l| l.saturating_add(1));
+    retry_delay_secs(attempt)
+        .max(floor)
+        .clamp(0, MAX_VISIBILITY_SECS)
+}
+
 fn field(name: &str, msg: impl Into<String>) -> FieldError {
     FieldError::value_error(
         &["body", "parameters", name],
@@ -357,15 +371,45 @@ pub fn statistics(jobs: &[JobFacts]) -> Value {
 }
 
 /// Dispatched and running jobs are listed in gsi2 (sparse) under one of these shards, sorted
-/// by last activity, so the maintenance worker finds stuck ones without a Scan.
+/// by the instant the maintenance pass should look at them (`due`): for a running job the end
+/// of its lease, for a dispatched one the time it should have started by. A pass queries
+/// `due < now` and finds exactly the jobs whose worker died or whose message was lost.
 pub const ACTIVE_SHARDS: u64 = 8;
 
-/// The gsi2 keys of an active job last active at `at` (RFC 3339).
-pub fn active_index(project_id: u64, job_id: u64, at: &str) -> (String, String) {
+/// How long after it was due a dispatched (or given back) job that has not started counts as
+/// stuck: its message was lost or dead-lettered without a handler.
+pub const STALE_SECS: i64 = 600;
+
+/// The gsi2 keys of an active job due for a maintenance look at `due` (RFC 3339).
+pub fn active_index(project_id: u64, job_id: u64, due: &str) -> (String, String) {
     (
         format!("ACTIVEJOB#{}", job_id % ACTIVE_SHARDS),
-        format!("{at}#{project_id}#{job_id}"),
+        format!("{due}#{project_id}#{job_id}"),
     )
+}
+
+/// A job result larger than this (bytes of JSON) is kept in S3; the job item holds its
+/// summary (`result_summary`) and the object's key. Well below DynamoDB's 400 KB item limit
+/// (the item also holds the parameters, and its event a copy of both), and below what one
+/// WebSocket frame carries (128 KB).
+pub const RESULT_INLINE_MAX: usize = 32 * 1024;
+
+/// What the job item keeps of a result kept in S3: its top-level fields that are small
+/// (counts, ids, statuses, URLs), without the long lists (`items`, `conflicts`, `results`).
+pub fn result_summary(result: &Value) -> Value {
+    match result {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(_, v)| match v {
+                    Value::Array(_) | Value::Object(_) => false,
+                    Value::String(s) => s.len() <= 2048,
+                    _ => true,
+                })
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
+        _ => json!({}),
+    }
 }
 
 const OUT: &[&str] = &[
@@ -418,6 +462,30 @@ mod tests {
 
     fn params(v: Value) -> Map<String, Value> {
         v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn given_back_messages_outwait_a_lease_they_could_not_cut() {
+        assert_eq!(give_back_secs(1, None), 30);
+        assert_eq!(give_back_secs(1, Some(300)), 301);
+        assert_eq!(give_back_secs(3, Some(10)), 120);
+        assert_eq!(
+            give_back_secs(1, Some(-50)),
+            30,
+            "an expired lease adds nothing"
+        );
+        assert_eq!(give_back_secs(1, Some(i64::MAX)), MAX_VISIBILITY_SECS);
+    }
+
+    #[test]
+    fn result_summaries_keep_the_small_fields() {
+        let r = json!({"total_items": 2, "imported_count": 1, "items": [1, 2],
+                       "conflicts": [], "download_url": "https://x", "nested": {"a": 1}});
+        assert_eq!(
+            result_summary(&r),
+            json!({"total_items": 2, "imported_count": 1, "download_url": "https://x"})
+        );
+        assert_eq!(result_summary(&json!([1, 2])), json!({}));
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! worker-maintenance (EventBridge, every 5 minutes): jobs stuck after dispatch (their message
 //! lost or dead-lettered without a handler) are sent again; running jobs whose lease expired
 //! (the worker died) are sent again for another worker to take over, or failed once they have
-//! used up their attempts. Stuck jobs are found through the sparse gsi2 index of active jobs.
+//! used up their attempts. Stuck jobs are found through the sparse gsi2 index of active jobs,
+//! sorted by when each is due (a running job: when its lease ends), so a dead worker's job is
+//! taken over within its lease plus one maintenance period.
 
 use serde::Serialize;
 use serde_json::Value;
@@ -12,8 +14,7 @@ use crate::domain::validate::EnumValues;
 use crate::domain::Timestamp;
 use crate::queue::JobMessage;
 
-/// A job untouched this long is examined.
-pub const STALE_SECS: i64 = 600;
+pub use crate::domain::jobs::STALE_SECS;
 /// Deliveries after which a job whose lease keeps expiring is failed.
 pub const MAX_ATTEMPTS: i64 = 5;
 
@@ -26,9 +27,8 @@ pub struct Report {
 
 pub async fn run(state: &JobState) -> Result<Report, crate::store::StoreError> {
     let now = Timestamp::now();
-    let before = now.plus_secs(-STALE_SECS).to_rfc3339();
     let mut report = Report::default();
-    for job in state.store.stale_jobs(&before).await? {
+    for job in state.store.due_jobs(&now.to_rfc3339()).await? {
         report.examined += 1;
         let num = |k: &str| job.get(k).and_then(Value::as_i64).unwrap_or(0);
         let (pid, id) = (num("project_id") as u64, num("id") as u64);
@@ -57,7 +57,11 @@ pub async fn run(state: &JobState) -> Result<Report, crate::store::StoreError> {
             _ => continue,
         }
         // Re-send: a claim is idempotent, so a duplicate of a message still in flight is harmless.
-        if state.store.touch_active_job(pid, id, status).await? {
+        let seen = job
+            .get("gsi2sk")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if state.store.touch_active_job(pid, id, status, seen).await? {
             let msg = JobMessage {
                 job_id: id,
                 project_id: pid,

@@ -11,7 +11,7 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 use serde_json::Value;
 
 use super::JobState;
-use crate::domain::jobs::{retry_delay_secs, JobStatus, JobType};
+use crate::domain::jobs::{give_back_secs, result_summary, JobStatus, JobType, RESULT_INLINE_MAX};
 use crate::domain::{Id, Timestamp};
 use crate::live::frames;
 use crate::queue::JobMessage;
@@ -146,13 +146,19 @@ fn receive_count(record: &SqsMessage) -> u32 {
         .unwrap_or(1)
 }
 
-/// Makes the message visible again after the back-off for its delivery count.
-async fn back_off(state: &JobState, job_type: JobType, record: &SqsMessage) {
+/// Makes the message visible again after the back-off for its delivery count, or after
+/// `lease_left` seconds (plus one) if that is longer: a lease the worker could not cut short.
+async fn back_off(
+    state: &JobState,
+    job_type: JobType,
+    record: &SqsMessage,
+    lease_left: Option<i64>,
+) {
     let (Ok(url), Some(handle)) = (state.queues.url(job_type), record.receipt_handle.as_deref())
     else {
         return;
     };
-    let delay = retry_delay_secs(receive_count(record));
+    let delay = give_back_secs(receive_count(record), lease_left);
     if let Err(e) = state
         .sqs
         .change_message_visibility()
@@ -199,7 +205,10 @@ pub async fn handle_record(
             again.not_before = None;
             return match state.queues.send_job(again, remaining).await {
                 Ok(_) => Outcome::Redelayed,
-                Err(e) => Outcome::Retry(e.to_string()),
+                Err(e) => {
+                    back_off(state, job_type, record, None).await;
+                    Outcome::Retry(e.to_string())
+                }
             };
         }
     }
@@ -211,7 +220,10 @@ pub async fn handle_record(
     {
         Ok(Claim::Claimed(job)) => job,
         Ok(Claim::Skip(why)) => return Outcome::Skipped(why),
-        Err(e) => return Outcome::Retry(e.to_string()),
+        Err(e) => {
+            back_off(state, job_type, record, None).await;
+            return Outcome::Retry(e.to_string());
+        }
     };
     state
         .live
@@ -226,46 +238,151 @@ pub async fn handle_record(
         latest: Arc::new(std::sync::Mutex::new(job)),
     };
     let result = work(run.clone()).await;
-    let store = &state.store;
     let latest = run.latest();
-    let recorded = match &result {
-        Ok(value) => finish(state, msg.project_id, &latest, &token, Ok(value.clone())).await,
-        Err(JobError::Fatal(error)) => {
-            finish(state, msg.project_id, &latest, &token, Err(error.clone())).await
-        }
+    let held = Held {
+        state,
+        pid: msg.project_id,
+        id: msg.job_id,
+        latest: &latest,
+        token: &token,
+    };
+    let recorded = match result {
+        Ok(value) => held.complete(value).await,
+        Err(JobError::Fatal(error)) => held.fail(error).await,
         Err(JobError::Retryable(reason)) => {
-            let released = store
-                .release_job(msg.project_id, msg.job_id, &token, reason)
-                .await;
-            if let Ok(true) = released {
-                let mut now = latest.clone();
-                now.insert("status".into(), Value::from("pending"));
-                now.insert(
-                    "current_step".into(),
-                    Value::from(format!("Retrying after error: {reason}")),
-                );
-                state
-                    .live
-                    .notify(&now, &frames::changes(&latest, &now), false)
-                    .await;
+            let delay = give_back_secs(receive_count(record), None);
+            match held.release(&reason, delay).await {
+                Ok(true) => {
+                    back_off(state, job_type, record, None).await;
+                    Ok(Some(Outcome::Retry(reason)))
+                }
+                Ok(false) => Ok(None),
+                Err(e) => Err(e),
             }
-            released
         }
         Err(JobError::Stopped) => return Outcome::Stopped,
     };
-    match (recorded, result) {
-        (Err(e), _) => {
-            back_off(state, job_type, record).await;
+    match recorded {
+        Ok(Some(outcome)) => outcome,
+        // Cancelled or taken over meanwhile: whoever holds it now records the end.
+        Ok(None) => Outcome::Stopped,
+        Err(e) => {
+            let lease_left = held.give_back().await;
+            back_off(state, job_type, record, lease_left).await;
             Outcome::Retry(e.to_string())
         }
-        (Ok(false), _) => Outcome::Stopped,
-        (Ok(true), Ok(_)) => Outcome::Completed,
-        (Ok(true), Err(JobError::Fatal(e))) => Outcome::Failed(e),
-        (Ok(true), Err(JobError::Retryable(e))) => {
-            back_off(state, job_type, record).await;
-            Outcome::Retry(e)
+    }
+}
+
+/// A job this worker claimed, once its work returned.
+struct Held<'a> {
+    state: &'a JobState,
+    pid: Id,
+    id: Id,
+    latest: &'a Record,
+    token: &'a str,
+}
+
+impl Held<'_> {
+    /// Records the result (a large one goes to S3 first). `Ok(None)`: not held anymore; `Err`:
+    /// nothing could be recorded (give the job back). A result DynamoDB refuses for good fails
+    /// the job with the reason instead of running it again.
+    async fn complete(&self, value: Value) -> Result<Option<Outcome>, StoreError> {
+        let (kept, key) = match self.keep(&value).await {
+            Ok(kept) => kept,
+            Err(e) => return Err(StoreError::Unavailable(e.to_string())),
+        };
+        match finish(
+            self.state,
+            self.pid,
+            self.latest,
+            self.token,
+            Ok(kept),
+            key.as_deref(),
+        )
+        .await
+        {
+            Ok(true) => Ok(Some(Outcome::Completed)),
+            Ok(false) => Ok(None),
+            Err(e @ StoreError::Unavailable(_)) => Err(e),
+            Err(e) => {
+                tracing::error!(job_id = self.id, error = %e, "a job result could not be recorded");
+                self.fail(format!("The job's result could not be recorded: {e}"))
+                    .await
+            }
         }
-        (Ok(true), Err(JobError::Stopped)) => Outcome::Stopped,
+    }
+
+    async fn fail(&self, error: String) -> Result<Option<Outcome>, StoreError> {
+        Ok(finish(
+            self.state,
+            self.pid,
+            self.latest,
+            self.token,
+            Err(error.clone()),
+            None,
+        )
+        .await?
+        .then_some(Outcome::Failed(error)))
+    }
+
+    async fn release(&self, reason: &str, retry_in: i64) -> Result<bool, StoreError> {
+        let released = self
+            .state
+            .store
+            .release_job(self.pid, self.id, self.token, reason, retry_in)
+            .await?;
+        if released {
+            let mut now = self.latest.clone();
+            now.insert("status".into(), Value::from("pending"));
+            now.insert(
+                "current_step".into(),
+                Value::from(format!("Retrying after error: {reason}")),
+            );
+            self.state
+                .live
+                .notify(&now, &frames::changes(self.latest, &now), false)
+                .await;
+        }
+        Ok(released)
+    }
+
+    /// A result too large for the job item goes to S3 (`blob::job_result_key`); the item keeps
+    /// its summary. Returns what the item keeps and the object's key.
+    async fn keep(&self, value: &Value) -> Result<(Value, Option<String>), crate::blob::BlobError> {
+        let bytes = serde_json::to_vec(value).unwrap_or_default();
+        if bytes.len() <= RESULT_INLINE_MAX {
+            return Ok((value.clone(), None));
+        }
+        let key = crate::blob::job_result_key(self.pid, self.id);
+        self.state
+            .blobs
+            .put(&key, bytes, "application/json")
+            .await?;
+        Ok((result_summary(value), Some(key)))
+    }
+
+    /// The outcome could not be recorded: ends the lease now so the message's redelivery takes
+    /// the job over instead of finding a live lease and being dropped as a duplicate. If even
+    /// that write fails, returns how long the lease still runs, which the message must wait out.
+    async fn give_back(&self) -> Option<i64> {
+        match self
+            .state
+            .store
+            .cut_lease(self.pid, self.id, self.token)
+            .await
+        {
+            Ok(_) => None,
+            Err(e) => {
+                tracing::warn!(job_id = self.id, error = %e, "could not cut the lease short");
+                let until = self
+                    .latest
+                    .get("lease_until")
+                    .and_then(Value::as_i64)
+                    .unwrap_or_else(|| Timestamp::now().unix() + self.state.lease_secs);
+                Some(until - Timestamp::now().unix())
+            }
+        }
     }
 }
 
@@ -276,8 +393,13 @@ async fn finish(
     latest: &Record,
     token: &str,
     outcome: Result<Value, String>,
+    result_key: Option<&str>,
 ) -> Result<bool, StoreError> {
-    match state.store.finish_job(pid, latest, token, outcome).await? {
+    match state
+        .store
+        .finish_job_kept(pid, latest, token, outcome, result_key)
+        .await?
+    {
         Some(done) => {
             state
                 .live

@@ -37,9 +37,43 @@ fn technology_out(r: &Record) -> Value {
     crate::domain::shape(r, &fields)
 }
 
+/// The attribute a batch import leaves on each technology it writes: `{job_id, items:
+/// {"<index>": "imported" | "updated"}}`, written in the same transaction as the record. A
+/// later attempt of the same job (after a crash, a lost lease) finds what an earlier one
+/// wrote and counts it as done, not as a conflict it skipped. Not part of any response.
+const WRITTEN_BY: &str = "written_by_job";
+
+/// What an earlier attempt of job `job_id` wrote to `r` for item `index`.
+fn written_earlier(r: &Record, job_id: u64, index: usize) -> Option<String> {
+    let w = r.get(WRITTEN_BY)?;
+    if w.get("job_id")?.as_u64()? != job_id {
+        return None;
+    }
+    w.get("items")?
+        .get(index.to_string())?
+        .as_str()
+        .map(str::to_string)
+}
+
+/// `r`'s written-by mark once job `job_id` wrote it for item `index` (other items of the same
+/// job kept, another job's mark replaced).
+fn mark_written(r: &Record, job_id: u64, index: usize, action: &str) -> Value {
+    let mut items = match r.get(WRITTEN_BY) {
+        Some(w) if w.get("job_id").and_then(Value::as_u64) == Some(job_id) => w
+            .get("items")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default(),
+        _ => Map::new(),
+    };
+    items.insert(index.to_string(), json!(action));
+    json!({"job_id": job_id, "items": items})
+}
+
 /// batch_import (API.md §8): technologies with skip / overwrite / merge on title conflicts,
 /// per-item results; each item is one transaction with its counters and events, as the
-/// technologies router writes them.
+/// technologies router writes them. Resumable: what an earlier attempt of the job wrote is
+/// recognised (`WRITTEN_BY`) and reported as imported / updated again.
 async fn batch_import(run: JobRun) -> Result<Value, JobError> {
     let params = run.parameters();
     let items: Vec<Value> = params
@@ -108,11 +142,33 @@ async fn batch_import(run: JobRun) -> Result<Value, JobError> {
             None => None,
         };
         let now = Timestamp::now().to_rfc3339();
+        let job_id = run.job_id;
+        if let Some(done) = existing
+            .as_ref()
+            .and_then(|old| written_earlier(old, job_id, index))
+        {
+            let existing_id = existing
+                .as_ref()
+                .and_then(|old| old.get("id").cloned())
+                .unwrap_or(Value::Null);
+            if done == "updated" {
+                updated += 1;
+                conflicts.push(json!({"index": index, "title": title, "existing_id": existing_id, "action": strategy}));
+            } else {
+                imported += 1;
+            }
+            results.push(json!({"index": index, "title": title, "status": done, "technology_id": existing_id, "error": null}));
+            continue;
+        }
         match existing {
             None => {
                 let mut record = fields.clone();
                 record.insert("created_at".into(), json!(now));
                 record.insert("updated_at".into(), json!(now));
+                record.insert(
+                    WRITTEN_BY.into(),
+                    mark_written(&Record::new(), job_id, index, "imported"),
+                );
                 let events = |r: &Record| vec![(EventType::TechnologyCreated, technology_out(r))];
                 match store
                     .create_record(&TECHNOLOGIES, pid, record, events, &[])
@@ -151,6 +207,10 @@ async fn batch_import(run: JobRun) -> Result<Value, JobError> {
                 }
                 new.insert("updated_at".into(), json!(now));
                 new.insert("version".into(), json!(version_of(&old) + 1));
+                new.insert(
+                    WRITTEN_BY.into(),
+                    mark_written(&old, job_id, index, "updated"),
+                );
                 let event = (EventType::TechnologyUpdated, technology_out(&new));
                 match store
                     .update_record(&TECHNOLOGIES, pid, &old, &new, vec![event], vec![])

@@ -7,7 +7,9 @@ use serde_json::Value;
 use super::kinds::JOBS;
 use super::records::{counters, record_of, Record};
 use super::{n, s, tx, Store, StoreError};
-use crate::domain::jobs::{active_index, job_out, status_of, JobStatus, JobType, ACTIVE_SHARDS};
+use crate::domain::jobs::{
+    active_index, job_out, status_of, JobStatus, JobType, ACTIVE_SHARDS, STALE_SECS,
+};
 use crate::domain::project::breakdown;
 use crate::domain::{Id, Timestamp};
 use crate::events::{emit, EventType};
@@ -41,9 +43,14 @@ use super::live::listeners_value;
 use crate::domain::validate::EnumValues;
 
 /// The job as a worker leaves it: completed with its result, or failed with its error.
-fn finished(job: &Record, outcome: &Result<Value, String>) -> Record {
+/// `result_key`: the S3 object holding the full result, when `result` is only its summary.
+fn finished(job: &Record, outcome: &Result<Value, String>, result_key: Option<&str>) -> Record {
     let now = Timestamp::now().to_rfc3339();
     let mut done = job.clone();
+    done.insert(
+        "result_key".into(),
+        result_key.map_or(Value::Null, Value::from),
+    );
     match outcome {
         Ok(result) => {
             done.insert("status".into(), Value::from("completed"));
@@ -89,6 +96,8 @@ impl Store {
         lease_secs: i64,
     ) -> Result<Claim, StoreError> {
         let now = Timestamp::now();
+        // Maintenance looks at a running job when its lease ends.
+        let due = now.plus_secs(lease_secs).to_rfc3339();
         let update = |cond: &str| {
             tx::update(
                 &JOBS.key(pid, id),
@@ -97,8 +106,8 @@ impl Store {
                  updated_at = :now, version = if_not_exists(version, :zero) + :one, gsi2pk = :g2pk, gsi2sk = :g2sk",
             )
             .condition(cond)
-            .value(":g2pk", s(active_index(pid, id, &now.to_rfc3339()).0))
-            .value(":g2sk", s(active_index(pid, id, &now.to_rfc3339()).1))
+            .value(":g2pk", s(active_index(pid, id, &due).0))
+            .value(":g2sk", s(active_index(pid, id, &due).1))
             .name("#s", "status")
             .value(":running", s("running"))
             .value(":now", s(now.to_rfc3339()))
@@ -160,7 +169,10 @@ impl Store {
             &JOBS.key(pid, id),
             "SET progress = :p, current_step = :step, updated_at = :now, lease_until = :lease, gsi2sk = :g2sk, version = if_not_exists(version, :zero) + :one",
         )
-        .value(":g2sk", s(active_index(pid, id, &now.to_rfc3339()).1))
+        .value(
+            ":g2sk",
+            s(active_index(pid, id, &now.plus_secs(lease_secs).to_rfc3339()).1),
+        )
         .condition("#s = :running AND lease_token = :tok")
         .name("#s", "status")
         .value(":p", n(progress))
@@ -187,10 +199,22 @@ impl Store {
         token: &str,
         outcome: Result<Value, String>,
     ) -> Result<Option<Record>, StoreError> {
+        self.finish_job_kept(pid, job, token, outcome, None).await
+    }
+
+    /// `finish_job` for a result kept in S3 under `result_key` (the outcome holds its summary).
+    pub async fn finish_job_kept(
+        &self,
+        pid: Id,
+        job: &Record,
+        token: &str,
+        outcome: Result<Value, String>,
+        result_key: Option<&str>,
+    ) -> Result<Option<Record>, StoreError> {
         let id = job.get("id").and_then(Value::as_u64).unwrap_or_default();
         let mut known = job.clone();
         for attempt in 0..4 {
-            let done = finished(&known, &outcome);
+            let done = finished(&known, &outcome, result_key);
             let event = match outcome {
                 Ok(_) => EventType::JobCompleted,
                 Err(_) => EventType::JobFailed,
@@ -207,9 +231,10 @@ impl Store {
             };
             let mut up = tx::update(
                 &JOBS.key(pid, id),
-                "SET #s = :to, progress = :p, current_step = :step, #r = :result, #e = :error, \
+                "SET #s = :to, progress = :p, current_step = :step, #r = :result, #e = :error, result_key = :rk, \
                  completed_at = :now, updated_at = :now, version = if_not_exists(version, :zero) + :one REMOVE lease_until, lease_token, gsi2pk, gsi2sk",
             )
+            .value(":rk", result_key.map(s).unwrap_or(AttributeValue::Null(true)))
             .condition(condition)
             .name("#s", "status")
             .name("#r", "result")
@@ -272,19 +297,25 @@ impl Store {
         Ok(None)
     }
 
-    /// Gives a held job back after a retryable failure: running → pending, lease dropped.
+    /// Gives a held job back after a retryable failure: running → pending, lease dropped. Its
+    /// message comes back after `retry_in_secs`; maintenance looks at it if it has not started
+    /// `STALE_SECS` after that.
     pub async fn release_job(
         &self,
         pid: Id,
         id: Id,
         token: &str,
         reason: &str,
+        retry_in_secs: i64,
     ) -> Result<bool, StoreError> {
+        let due = Timestamp::now()
+            .plus_secs(retry_in_secs.saturating_add(STALE_SECS))
+            .to_rfc3339();
         let up = tx::update(
             &JOBS.key(pid, id),
             "SET #s = :pending, current_step = :step, updated_at = :now, gsi2sk = :g2sk, version = if_not_exists(version, :zero) + :one REMOVE lease_until, lease_token",
         )
-        .value(":g2sk", s(active_index(pid, id, &Timestamp::now().to_rfc3339()).1))
+        .value(":g2sk", s(active_index(pid, id, &due).1))
         .condition("#s = :running AND lease_token = :tok")
         .name("#s", "status")
         .value(":pending", s("pending"))
@@ -307,6 +338,29 @@ impl Store {
             Err(StoreError::Condition(0)) => Ok(false),
             Err(e) => Err(e),
         }
+    }
+
+    /// Ends the lease of a held job now (the worker could not record its outcome and gives the
+    /// job back): the redelivery of its message takes the job over at once instead of being
+    /// acknowledged as a duplicate of a live run, and maintenance sees it as due.
+    /// `Ok(false)`: the worker did not hold the job anymore.
+    pub async fn cut_lease(&self, pid: Id, id: Id, token: &str) -> Result<bool, StoreError> {
+        let now = Timestamp::now();
+        let up = tx::update(
+            &JOBS.key(pid, id),
+            "SET lease_until = :past, gsi2sk = :g2sk, updated_at = :now, version = if_not_exists(version, :zero) + :one",
+        )
+        .condition("#s = :running AND lease_token = :tok")
+        .name("#s", "status")
+        .value(":past", n(now.unix() - 1))
+        .value(":g2sk", s(active_index(pid, id, &now.to_rfc3339()).1))
+        .value(":now", s(now.to_rfc3339()))
+        .value(":running", s("running"))
+        .value(":tok", s(token))
+        .value(":zero", n(0))
+        .value(":one", n(1))
+        .build(&self.table);
+        Ok(self.update_one(up).await?.is_some())
     }
 
     /// Fails a job that can no longer be delivered (dead-lettered), whatever active status it
@@ -381,8 +435,9 @@ impl Store {
 }
 
 impl Store {
-    /// Dispatched or running jobs whose last activity is older than `before` (RFC 3339).
-    pub async fn stale_jobs(&self, before: &str) -> Result<Vec<Record>, StoreError> {
+    /// Dispatched or running jobs due for a maintenance look before `before` (RFC 3339): the
+    /// lease of a running one ended, a dispatched one should have started.
+    pub async fn due_jobs(&self, before: &str) -> Result<Vec<Record>, StoreError> {
         let mut out = Vec::new();
         for shard in 0..ACTIVE_SHARDS {
             let q = self
@@ -400,20 +455,23 @@ impl Store {
         Ok(out)
     }
 
-    /// Marks an indexed job as just checked, if it is still in `status` (so it is not
-    /// re-examined before it becomes stale again).
+    /// Marks an indexed job as handled by maintenance (its message re-sent): due again in
+    /// `STALE_SECS`, if nothing else touched it since it was read (`seen` = its gsi2sk then);
+    /// a worker that claimed it meanwhile wins.
     pub async fn touch_active_job(
         &self,
         pid: Id,
         id: Id,
         status: JobStatus,
+        seen: &str,
     ) -> Result<bool, StoreError> {
-        let now = Timestamp::now().to_rfc3339();
+        let due = Timestamp::now().plus_secs(STALE_SECS).to_rfc3339();
         let up = tx::update(&JOBS.key(pid, id), "SET gsi2sk = :g2sk")
-            .condition("#s = :status AND attribute_exists(gsi2pk)")
+            .condition("#s = :status AND gsi2sk = :seen")
             .name("#s", "status")
             .value(":status", s(status.as_str()))
-            .value(":g2sk", s(active_index(pid, id, &now).1))
+            .value(":seen", s(seen))
+            .value(":g2sk", s(active_index(pid, id, &due).1))
             .build(&self.table);
         match self.transact(vec![up]).await {
             Ok(()) => Ok(true),

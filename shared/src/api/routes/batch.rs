@@ -16,8 +16,7 @@ use crate::api::openapi::Problem;
 use crate::api::scope::{ItemAccess, ProjectAccess, ProjectScope};
 use crate::api::AppState;
 use crate::domain::jobs::{
-    job_out, seconds_between, statistics, status_of, JobFacts, JobType, EXPORT_FORMATS,
-    MERGE_STRATEGIES,
+    seconds_between, statistics, status_of, JobFacts, JobType, EXPORT_FORMATS, MERGE_STRATEGIES,
 };
 use crate::domain::validate::Patch;
 use crate::domain::Id;
@@ -351,8 +350,11 @@ async fn batch_statistics(
 #[utoipa::path(get, path = "/api/v1/batch/jobs/{job_id}", tag = "batch", security(("bearer" = [])),
     params(("job_id" = i64, Path, minimum = 1)),
     responses((status = 200, description = "Job"), (status = 404, body = Problem)))]
-async fn batch_job(item: ItemAccess<JobKind>) -> Json<Value> {
-    Json(job_out(&item.record))
+async fn batch_job(
+    State(state): State<AppState>,
+    item: ItemAccess<JobKind>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(super::jobs::full_job(&state, &item.record).await?))
 }
 
 use crate::domain::validate::EnumValues;

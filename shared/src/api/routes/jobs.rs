@@ -49,7 +49,7 @@ impl ItemKind for JobKind {
     const PARAM: &'static str = "job_id";
 }
 
-use crate::domain::jobs::{job_out, seconds_between, status_of};
+use crate::domain::jobs::{job_out, seconds_between, status_of, STALE_SECS};
 
 /// Job (documentation shape).
 #[allow(dead_code)]
@@ -260,8 +260,29 @@ async fn list_jobs(
 #[utoipa::path(get, path = "/api/v1/jobs/{job_id}", tag = "jobs", security(("bearer" = [])),
     params(("job_id" = i64, Path, minimum = 1)),
     responses((status = 200, body = Job), (status = 404, body = Problem)))]
-async fn get_job(item: ItemAccess<JobKind>) -> Json<Value> {
-    Json(job_out(&item.record))
+async fn get_job(
+    State(state): State<AppState>,
+    item: ItemAccess<JobKind>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(full_job(&state, &item.record).await?))
+}
+
+/// A job as its own route answers it: a result kept in S3 (too large for the job item, which
+/// holds its summary; lists and frames show that summary) is read back in full, one GetObject.
+pub(crate) async fn full_job(state: &AppState, job: &Record) -> ApiResult<Value> {
+    let mut out = job_out(job);
+    if let Some(key) = job.get("result_key").and_then(Value::as_str) {
+        match state.blobs.get(key).await? {
+            Some(bytes) => {
+                out["result"] = serde_json::from_slice(&bytes).map_err(ApiError::internal)?;
+            }
+            None => tracing::warn!(
+                key,
+                "a job's result object is missing; answering its summary"
+            ),
+        }
+    }
+    Ok(out)
 }
 
 fn terminal(id: Id, status: JobStatus) -> ApiError {
@@ -275,16 +296,23 @@ fn terminal(id: Id, status: JobStatus) -> ApiError {
 /// completed_at.
 fn settle_times(r: &mut Record, now: &str) {
     let status = status_of(r);
-    // Finished jobs leave the index of active ones; active indexed ones record the activity.
+    // Finished jobs leave the index of active ones. An indexed job that is not held under a
+    // lease (a running one stays due when its lease ends) is due for maintenance if it has
+    // not moved on `STALE_SECS` from now.
+    let leased = status == JobStatus::Running && r.get("lease_until").is_some_and(Value::is_i64);
     if status.is_terminal() {
         r.remove("gsi2pk");
         r.remove("gsi2sk");
-    } else if r.contains_key("gsi2pk") {
+    } else if r.contains_key("gsi2pk") && !leased {
         let pid = r.get("project_id").and_then(Value::as_u64).unwrap_or(0);
         let id = r.get("id").and_then(Value::as_u64).unwrap_or(0);
+        let due = Timestamp::parse(now)
+            .unwrap_or_else(Timestamp::now)
+            .plus_secs(STALE_SECS)
+            .to_rfc3339();
         r.insert(
             "gsi2sk".into(),
-            json!(crate::domain::jobs::active_index(pid, id, now).1),
+            json!(crate::domain::jobs::active_index(pid, id, &due).1),
         );
     }
     if status == JobStatus::Running && r.get("started_at").is_none_or(Value::is_null) {
@@ -430,6 +458,12 @@ async fn delete_job(
         Cascade::Deleted(removed) => {
             if let Some(job) = removed.first() {
                 state.live.close_all(job).await;
+                if let Some(key) = job.get("result_key").and_then(Value::as_str) {
+                    // The record is gone; a leftover object is only unreachable.
+                    if let Err(e) = state.blobs.delete(&[key.to_string()]).await {
+                        tracing::warn!(error = %e, key, "could not delete a deleted job's result");
+                    }
+                }
             }
             Ok(StatusCode::NO_CONTENT)
         }
@@ -532,7 +566,11 @@ pub(crate) async fn send(
             new.insert("dispatched_at".into(), json!(now));
             let pid = old.get("project_id").and_then(Value::as_u64).unwrap_or(0);
             let id = old.get("id").and_then(Value::as_u64).unwrap_or(0);
-            let (g2pk, g2sk) = crate::domain::jobs::active_index(pid, id, &now);
+            // Due for a maintenance look if it has not started STALE_SECS after its delay.
+            let due = Timestamp::now()
+                .plus_secs(delay.saturating_add(STALE_SECS))
+                .to_rfc3339();
+            let (g2pk, g2sk) = crate::domain::jobs::active_index(pid, id, &due);
             new.insert("gsi2pk".into(), json!(g2pk));
             new.insert("gsi2sk".into(), json!(g2sk));
             new

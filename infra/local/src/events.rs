@@ -1,0 +1,168 @@
+//! EventBridge locally (API.md §0.9): the dev server fires each scheduled rule of template.yaml
+//! on the template's own timetable (provision.py writes `SCHEDULE_<RULE>=<expression>` into
+//! `.dev/env`, e.g. `SCHEDULE_MAINTENANCE='rate(5 minutes)'`), and once on
+//! `POST /_local/events/<rule>`, answering `{"rule", "fired_at", "result"}` after the target
+//! returned. A rule is named after its function without `worker-` (`maintenance` →
+//! `worker-maintenance`); a rule this build has no target for is 404.
+
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use commandcenter::api::ApiError;
+use commandcenter::domain::Timestamp;
+use commandcenter::jobs::JobState;
+use serde_json::{json, Value};
+
+/// The rules this build has a target for.
+pub const RULES: &[&str] = &["maintenance"];
+
+/// Runs the target of `rule` once, as EventBridge invoking its function would.
+pub async fn fire(state: &JobState, rule: &str) -> Option<Result<Value, String>> {
+    match rule {
+        "maintenance" => Some(
+            commandcenter::jobs::maintenance::run(state)
+                .await
+                .map(|report| json!(report))
+                .map_err(|e| e.to_string()),
+        ),
+        _ => None,
+    }
+}
+
+/// The period of an EventBridge `rate(<n> minute|minutes|hour|hours|day|days)` expression.
+/// (`cron(…)` expressions have no local timetable yet; they fire on request only.)
+pub fn rate_period(expression: &str) -> Option<Duration> {
+    let inner = expression.trim().strip_prefix("rate(")?.strip_suffix(')')?;
+    let (n, unit) = inner.trim().split_once(' ')?;
+    let n: u64 = n.parse().ok().filter(|n| *n > 0)?;
+    let secs = match unit.trim() {
+        "minute" | "minutes" => 60,
+        "hour" | "hours" => 3600,
+        "day" | "days" => 86_400,
+        _ => return None,
+    };
+    Some(Duration::from_secs(n * secs))
+}
+
+/// The timetables in the environment: `SCHEDULE_<RULE>` → (rule, expression).
+pub fn schedules_from(vars: impl Iterator<Item = (String, String)>) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = vars
+        .filter_map(|(k, v)| {
+            let rule = k
+                .strip_prefix("SCHEDULE_")?
+                .to_lowercase()
+                .replace('_', "-");
+            Some((rule, v))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Fires every rule with a target on its timetable: first a few seconds after start (so a
+/// restarted dev server picks up what a killed one left behind), then every period.
+pub fn spawn_timetables(state: JobState, schedules: Vec<(String, String)>) {
+    for (rule, expression) in schedules {
+        if !RULES.contains(&rule.as_str()) {
+            tracing::warn!(
+                rule,
+                expression,
+                "scheduled rule without a local target: fires nowhere"
+            );
+            continue;
+        }
+        let Some(period) = rate_period(&expression) else {
+            tracing::warn!(
+                rule,
+                expression,
+                "schedule expression not run locally (only rate(...))"
+            );
+            continue;
+        };
+        tracing::info!(rule, expression, "firing on the template's timetable");
+        let state = state.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            let mut tick = tokio::time::interval(period);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                match fire(&state, &rule).await {
+                    Some(Ok(result)) => tracing::info!(rule, %result, "scheduled rule fired"),
+                    Some(Err(e)) => tracing::warn!(rule, error = %e, "scheduled rule failed"),
+                    None => {}
+                }
+            }
+        });
+    }
+}
+
+/// `POST /_local/events/{rule}`.
+pub fn router(state: JobState) -> Router {
+    Router::new()
+        .route("/_local/events/{rule}", post(fire_once))
+        .with_state(state)
+}
+
+async fn fire_once(State(state): State<JobState>, Path(rule): Path<String>) -> Response {
+    let fired_at = Timestamp::now().to_rfc3339();
+    match fire(&state, &rule).await {
+        Some(Ok(result)) => (
+            StatusCode::OK,
+            Json(json!({"rule": rule, "fired_at": fired_at, "result": result})),
+        )
+            .into_response(),
+        Some(Err(e)) => ApiError::internal(format!("rule {rule}: {e}")).into_response(),
+        None => ApiError::new(
+            StatusCode::NOT_FOUND,
+            "rule_not_found",
+            format!(
+                "No EventBridge rule '{rule}' to fire (this dev server fires: {})",
+                RULES.join(", ")
+            ),
+        )
+        .into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_expressions() {
+        assert_eq!(
+            rate_period("rate(5 minutes)"),
+            Some(Duration::from_secs(300))
+        );
+        assert_eq!(rate_period("rate(1 hour)"), Some(Duration::from_secs(3600)));
+        assert_eq!(
+            rate_period("rate(2 days)"),
+            Some(Duration::from_secs(172_800))
+        );
+        assert_eq!(rate_period("rate(0 minutes)"), None);
+        assert_eq!(rate_period("cron(0 2 * * ? *)"), None);
+        assert_eq!(rate_period("rate(5 fortnights)"), None);
+    }
+
+    #[test]
+    fn schedules_are_read_from_the_environment() {
+        let vars = [
+            ("SCHEDULE_MAINTENANCE", "rate(5 minutes)"),
+            ("SCHEDULE_NIGHTLY_SYNC", "cron(0 2 * * ? *)"),
+            ("TABLE_NAME", "t"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()));
+        assert_eq!(
+            schedules_from(vars.into_iter()),
+            vec![
+                ("maintenance".to_string(), "rate(5 minutes)".to_string()),
+                ("nightly-sync".to_string(), "cron(0 2 * * ? *)".to_string()),
+            ]
+        );
+    }
+}
