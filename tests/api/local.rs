@@ -11,12 +11,13 @@ async fn firing_maintenance_runs_a_pass_and_unknown_rules_are_404() {
     let p = app.project(&u, "Events").await;
     let pid = p["id"].as_u64().unwrap();
     // A dispatched job whose message was lost, due for a look an hour ago.
+    let repo = app.repo(&u, None).await;
     let job = app
         .create(
             &u,
             "/api/v1/jobs",
             None,
-            json!({"job_type": "analysis", "parameters": {"repository_id": 1}}),
+            json!({"job_type": "analysis", "parameters": {"repository_id": repo}}),
         )
         .await;
     let id = job["id"].as_u64().unwrap();
