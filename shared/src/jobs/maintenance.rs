@@ -56,8 +56,10 @@ pub async fn run(state: &JobState) -> Result<Report, StoreError> {
 /// A maintenance pass that sweeps for at most `budget`.
 pub async fn run_with(state: &JobState, budget: Duration) -> Result<Report, StoreError> {
     let deadline = Instant::now() + budget;
-    let mut report = jobs(state).await?;
-    sweep_projects(state, deadline, &mut report).await?;
+    // Boxed: the nested futures are deep enough to overflow the compiler's layout queries in
+    // the function's `main`.
+    let mut report = Box::pin(jobs(state)).await?;
+    Box::pin(sweep_projects(state, deadline, &mut report)).await?;
     tracing::info!(
         examined = report.examined,
         resent = report.resent,
