@@ -7,7 +7,7 @@ VENV ?= .venv
 MOTO ?= http://127.0.0.1:4566
 PYTHON := $(VENV)/bin/python
 # cargo-lambda, sam, cfn-lint and zig (for cross builds) come from the venv
-export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export PATH := $(abspath $(VENV))/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 AWS_DUMMY := AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
 
@@ -45,7 +45,7 @@ clippy:
 	cargo clippy --workspace --all-targets -- -D warnings
 
 test-rust: venv
-	MOTO_URL=$(MOTO) CC_PROVISION="$(CURDIR)/$(PYTHON) $(CURDIR)/infra/local/provision.py" \
+	MOTO_URL=$(MOTO) CC_PROVISION="$(abspath $(PYTHON)) $(CURDIR)/infra/local/provision.py" \
 	  infra/local/with-moto.sh cargo test --workspace
 
 lint-template: venv

@@ -198,6 +198,54 @@ impl TestApp {
         .await
     }
 
+    /// Sweeps a deleted project to the end, as the maintenance pass does (without waiting for
+    /// one, and without sweeping other tests' projects); returns the items removed.
+    pub async fn sweep(&self, project_id: u64) -> usize {
+        let far = std::time::Instant::now() + std::time::Duration::from_secs(600);
+        let swept =
+            commandcenter::jobs::maintenance::sweep_project(&self.job_state(), project_id, far)
+                .await
+                .expect("sweep");
+        assert!(swept.finished, "{swept:?}");
+        swept.items
+    }
+
+    /// Writes items straight into the table, 25 per BatchWriteItem (seeding large projects).
+    pub async fn seed(&self, items: Vec<HashMap<String, aws_sdk_dynamodb::types::AttributeValue>>) {
+        use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+        for chunk in items.chunks(25) {
+            let mut pending: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|i| {
+                    WriteRequest::builder()
+                        .put_request(
+                            PutRequest::builder()
+                                .set_item(Some(i.clone()))
+                                .build()
+                                .unwrap(),
+                        )
+                        .build()
+                })
+                .collect();
+            while !pending.is_empty() {
+                let out = self
+                    .state
+                    .aws
+                    .dynamodb
+                    .batch_write_item()
+                    .request_items(&self.state.config.table_name, pending)
+                    .send()
+                    .await
+                    .expect("batch write");
+                pending = out
+                    .unprocessed_items
+                    .unwrap_or_default()
+                    .remove(&self.state.config.table_name)
+                    .unwrap_or_default();
+            }
+        }
+    }
+
     /// Registers and logs in a new user.
     pub async fn user(&self) -> TestUser {
         let email = format!("user-{}@example.com", uuid::Uuid::new_v4().simple());
@@ -295,6 +343,35 @@ impl TestApp {
             .iter()
             .map(|i| i["sk"].as_s().unwrap().clone())
             .collect()
+    }
+
+    /// How many items a project's partition holds (counted by moto, page by page).
+    pub async fn partition_count(&self, project_id: u64) -> usize {
+        let mut count = 0;
+        let mut start = None;
+        loop {
+            let out = self
+                .state
+                .aws
+                .dynamodb
+                .query()
+                .table_name(&self.state.config.table_name)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(
+                    ":pk",
+                    aws_sdk_dynamodb::types::AttributeValue::S(format!("PROJECT#{project_id}")),
+                )
+                .select(aws_sdk_dynamodb::types::Select::Count)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .expect("query");
+            count += out.count as usize;
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return count;
+            }
+        }
     }
 
     /// Sets attributes of a user directly (superuser, inactive).

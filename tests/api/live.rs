@@ -5,9 +5,10 @@
 use std::time::Duration;
 
 use cc_tests::{TestApp, TestUser};
+use commandcenter::api::websocket::{self, Route, WsEvent, WsResponse};
 use commandcenter::domain::jobs::JobType;
 use commandcenter::store::keys;
-use commandcenter::store::live::Connection;
+use commandcenter::store::live::{Connection, Listen};
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
@@ -294,7 +295,10 @@ async fn gone_connections_are_forgotten() {
     let id = pending_job(&app, &u).await;
     // A listener whose socket is long gone ($disconnect was lost).
     let ghost = Connection::new("ghost-connection", pid, id, u.id);
-    assert!(app.state.store.add_listener(&ghost).await.unwrap());
+    assert_eq!(
+        app.state.store.add_listener(&ghost).await.unwrap(),
+        Listen::Added
+    );
     listeners_settle(&app, pid, id, 1).await;
     let r = app
         .patch(&format!("/api/v1/jobs/{id}"))
@@ -317,5 +321,144 @@ async fn gone_connections_are_forgotten() {
     // Jobs of other projects cannot be followed by registering a connection (the listener
     // map lives on the job item, which only exists in its own project).
     let other = Connection::new("stray", pid + 1, id, u.id);
-    assert!(!app.state.store.add_listener(&other).await.unwrap());
+    assert_eq!(
+        app.state.store.add_listener(&other).await.unwrap(),
+        Listen::NoJob
+    );
+}
+
+/// A `$connect` as API Gateway hands it to `ws-connections`.
+async fn connect_event(app: &TestApp, job_id: u64, token: &str) -> WsResponse {
+    let event = WsEvent {
+        route: Route::Connect,
+        connection_id: uuid::Uuid::new_v4().simple().to_string()[..16].to_string(),
+        query: [
+            ("job_id".to_string(), job_id.to_string()),
+            ("token".to_string(), token.to_string()),
+        ]
+        .into(),
+        body: None,
+        request_id: uuid::Uuid::new_v4().to_string(),
+    };
+    websocket::handle(&app.state, event).await.0
+}
+
+/// Issue 10: `$connect` was not rate-limited. Now 60 per user per minute, refused ones counted
+/// (a reconnect loop against a job it may not see is bounded too); 429 problem+json with
+/// Retry-After, as the HTTP limits answer.
+#[tokio::test]
+async fn websocket_connects_are_limited_to_60_per_user_per_minute() {
+    let app = TestApp::with_websocket().await;
+    let u = app.user().await;
+    let other = app.user().await;
+    app.project(&u, "Busy").await;
+    app.project(&other, "Calm").await;
+    let id = pending_job(&app, &u).await;
+    let theirs = pending_job(&app, &other).await;
+    cc_tests::fresh_minute_window().await;
+    for i in 0..60 {
+        // A third of them refused (a job the caller may not see): they count too.
+        let (job, want) = if i % 3 == 0 { (theirs, 404) } else { (id, 200) };
+        let r = connect_event(&app, job, &u.access).await;
+        assert_eq!(r.status, want, "connect {i}: {}", r.body);
+    }
+    let r = connect_event(&app, id, &u.access).await;
+    assert_eq!(r.status, 429, "{}", r.body);
+    assert_eq!(r.body["code"], "rate_limited");
+    assert_eq!(r.body["detail"], "Rate limit exceeded: 60 per 1 minute");
+    let wait = r.retry_after.expect("Retry-After");
+    assert!((1..=60).contains(&wait), "{wait}");
+    let doc = r.to_gateway();
+    assert_eq!(doc["statusCode"], 429);
+    assert_eq!(doc["headers"]["retry-after"], wait.to_string());
+    // Through the gateway, as a client sees it: refused before the upgrade.
+    assert_eq!(refused(&app, &id.to_string(), &u.access).await, 429);
+    // Nothing was registered for the refused ones; other users are not affected.
+    listeners_settle(&app, app_project(&app, &u).await, id, 40).await;
+    assert_eq!(connect_event(&app, theirs, &other.access).await.status, 200);
+}
+
+/// Issue 10: a job's listener map was unbounded (it lives on the job item: 400 KB, and every
+/// change is posted to each entry). Now 100 live listeners at most: the next connect is 409
+/// too_many_listeners; a disconnect, or an entry past its expiry, makes room.
+#[tokio::test]
+async fn a_job_keeps_at_most_100_listeners() {
+    let app = TestApp::with_websocket().await;
+    let u = app.user().await;
+    let helper = app.user().await;
+    let p = app.project(&u, "Crowded").await;
+    let pid = p["id"].as_u64().unwrap();
+    app.post(&format!("/api/v1/projects/{pid}/members"))
+        .bearer(&u.access)
+        .json(json!({"user_id": helper.id}))
+        .send()
+        .await;
+    let id = pending_job(&app, &u).await;
+    cc_tests::fresh_minute_window().await;
+    // Two users, 50 connects each (both within their own 60 per minute).
+    for i in 0..100 {
+        let token = if i % 2 == 0 {
+            &u.access
+        } else {
+            &helper.access
+        };
+        let r = connect_event(&app, id, token).await;
+        assert_eq!(r.status, 200, "connect {i}: {}", r.body);
+    }
+    let r = connect_event(&app, id, &u.access).await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert_eq!(r.body["code"], "too_many_listeners");
+    assert_eq!(
+        r.body["detail"],
+        format!("Job {id} already has 100 progress listeners")
+    );
+    let job = job_item(&app, pid, id).await.unwrap();
+    let listeners: Vec<String> = job["listeners"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    assert_eq!(listeners.len(), 100);
+
+    // A listener leaves: room for one.
+    let bye = WsEvent {
+        route: Route::Disconnect,
+        connection_id: listeners[0].clone(),
+        query: Default::default(),
+        body: None,
+        request_id: uuid::Uuid::new_v4().to_string(),
+    };
+    assert_eq!(websocket::handle(&app.state, bye).await.0.status, 200);
+    assert_eq!(connect_event(&app, id, &helper.access).await.status, 200);
+    assert_eq!(connect_event(&app, id, &helper.access).await.status, 409);
+    // An entry past its expiry (its connection vanished without $disconnect) does not count.
+    app.state
+        .aws
+        .dynamodb
+        .update_item()
+        .table_name(&app.state.config.table_name)
+        .set_key(Some(keys::item(pid, "JOB", id).to_item()))
+        .update_expression("SET listeners.#c = :past")
+        .expression_attribute_names("#c", &listeners[1])
+        .expression_attribute_values(
+            ":past",
+            aws_sdk_dynamodb::types::AttributeValue::N("1".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(connect_event(&app, id, &helper.access).await.status, 200);
+    let job = job_item(&app, pid, id).await.unwrap();
+    let now: Vec<&String> = job["listeners"].as_object().unwrap().keys().collect();
+    assert_eq!(now.len(), 100);
+    assert!(
+        !now.contains(&&listeners[1]),
+        "the expired entry was pruned"
+    );
+}
+
+async fn app_project(app: &TestApp, u: &TestUser) -> u64 {
+    let r = app.get("/api/v1/projects").bearer(&u.access).send().await;
+    r.body[0]["id"].as_u64().unwrap()
 }

@@ -447,6 +447,7 @@ async fn documents_upload_presign_complete_download_delete() {
         .send()
         .await;
     assert_eq!(r.status, 204);
+    app.sweep(p["id"].as_u64().unwrap()).await;
     assert!(
         s3.head_object()
             .bucket(bucket)

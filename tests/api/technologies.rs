@@ -424,6 +424,7 @@ async fn counters_stay_exact_under_concurrency_and_project_delete_sweeps_all() {
         .send()
         .await;
     assert_eq!(r.status, 204);
+    app.sweep(pid).await;
     assert!(app.partition(pid).await.is_empty());
     assert!(
         app.state.store.locate(survivor).await.unwrap().is_none(),

@@ -166,6 +166,7 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::RateLimited => ApiError::rate_limited(),
+            StoreError::ProjectGone(pid) => ApiError::project_not_found(pid),
             // DynamoDB's item limit is a validation rule: 422 naming the largest field.
             StoreError::TooLarge { field, size } => ApiError::field(
                 &["body", &field],

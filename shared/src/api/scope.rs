@@ -222,18 +222,32 @@ impl ProjectScope {
         body: Option<Id>,
         extra: &[Key],
     ) -> ApiResult<ProjectAccess> {
+        let required =
+            || ApiError::bad_request("project_required", "Project required: send X-Project-ID");
         let pid = match first_named(&[self.header, self.query, body])? {
             Some(pid) => pid,
             None => {
-                let ids = state.store.user_project_ids(self.caller.user_id, 2).await?;
-                match ids.as_slice() {
-                    [only] => *only,
-                    _ => {
-                        return Err(ApiError::bad_request(
-                            "project_required",
-                            "Project required: send X-Project-ID",
-                        ))
+                // A deleted project's memberships stay until its sweep: they do not count.
+                let user = self.caller.user_id;
+                match state
+                    .store
+                    .membership_project_ids(user, 2)
+                    .await?
+                    .as_slice()
+                {
+                    // One membership (the usual case): the read of the project tells whether
+                    // it is live, at no extra cost.
+                    [only] => {
+                        return match self.caller.reach(state, *only, extra).await? {
+                            Ok(scope) => Ok(scope),
+                            Err(_) => Err(required()),
+                        }
                     }
+                    [] => return Err(required()),
+                    _ => match state.store.user_project_ids(user, 2).await?.as_slice() {
+                        [only] => *only,
+                        _ => return Err(required()),
+                    },
                 }
             }
         };

@@ -1,7 +1,8 @@
 //! The WebSocket API of job progress (API.md §7.1). `$connect` carries `job_id` and `token`
 //! in the query: 400 for a bad job id, 401 for a bad token, 404 for a job that does not exist
-//! or whose project the caller is not a member of; an accepted connection is registered on
-//! the job (`store::live`). `$disconnect` forgets it. `$default` answers
+//! or whose project the caller is not a member of, 429 rate_limited past 60 connects per user
+//! per minute (`WS_CONNECT`, refused ones counted), 409 too_many_listeners when the job has
+//! 100 listeners already; an accepted connection is registered on the job (`store::live`). `$disconnect` forgets it. `$default` answers
 //! `{"action":"status"}` with a progress frame and ignores anything else. Right after a
 //! connection opened it is greeted with `connected` (and, for a job already finished,
 //! `completed`, then closed).
@@ -19,11 +20,13 @@ use super::error::{ApiError, ApiResult, PROBLEM_JSON};
 use super::routes::jobs::JobKind;
 use super::scope::ItemAccess;
 use super::AppState;
+use crate::context::ChargeState;
 use crate::context::{self, RequestContext};
 use crate::domain::jobs::status_of;
 use crate::domain::Id;
 use crate::live::frames;
-use crate::store::live::{job_key, Connection};
+use crate::store::live::{job_key, Connection, Listen, MAX_LISTENERS};
+use crate::store::ratelimit::WS_CONNECT;
 use crate::store::records::record_of;
 
 /// Which route of the WebSocket API an event is for.
@@ -87,6 +90,8 @@ impl WsEvent {
 pub struct WsResponse {
     pub status: u16,
     pub body: Value,
+    /// Seconds to wait before connecting again (a refused 429), sent as Retry-After.
+    pub retry_after: Option<i64>,
 }
 
 impl WsResponse {
@@ -94,6 +99,7 @@ impl WsResponse {
         Self {
             status: 200,
             body: json!({"status": "ok"}),
+            retry_after: None,
         }
     }
 
@@ -104,9 +110,13 @@ impl WsResponse {
         } else {
             "application/json"
         };
+        let mut headers = json!({"content-type": content_type});
+        if let Some(secs) = self.retry_after {
+            headers["retry-after"] = json!(secs.to_string());
+        }
         json!({
             "statusCode": self.status,
-            "headers": {"content-type": content_type},
+            "headers": headers,
             "body": self.body.to_string(),
         })
     }
@@ -117,6 +127,7 @@ impl From<ApiError> for WsResponse {
         Self {
             status: e.status.as_u16(),
             body: e.body(),
+            retry_after: None,
         }
     }
 }
@@ -130,7 +141,7 @@ pub async fn handle(state: &AppState, event: WsEvent) -> (WsResponse, Option<Con
         let (response, accepted) = match event.route {
             Route::Connect => match connect(state, &event).await {
                 Ok(c) => (WsResponse::ok(), Some(c)),
-                Err(e) => (e.into(), None),
+                Err(e) => (settle_connect_charge(state, e.into()).await, None),
             },
             Route::Disconnect => (disconnect(state, &event.connection_id).await, None),
             Route::Message => (message(state, &event).await, None),
@@ -161,7 +172,9 @@ fn job_id_of(query: &HashMap<String, String>) -> ApiResult<Id> {
 }
 
 /// `$connect`: three reads at most (PAT lookup, the job's pointer, one batch of credential +
-/// project + membership + job) and one transaction.
+/// project + membership + job + the caller's `WS_CONNECT` window) and one transaction, which
+/// also counts the connect. A full window refuses before the job is read (429); a job with
+/// `MAX_LISTENERS` listeners refuses the next one with 409 too_many_listeners.
 async fn connect(state: &AppState, event: &WsEvent) -> ApiResult<Connection> {
     let job_id = job_id_of(&event.query)?;
     let token = event
@@ -170,14 +183,55 @@ async fn connect(state: &AppState, event: &WsEvent) -> ApiResult<Connection> {
         .map(|t| t.trim())
         .filter(|t| !t.is_empty())
         .ok_or_else(|| ApiError::unauthorized("not_authenticated", "Not authenticated"))?;
-    let caller = Caller::from_token(state, token, false).await?;
+    let mut caller = Caller::from_token(state, token, true).await?;
+    caller.bucket = Some(WS_CONNECT);
     context::set_user(caller.user_id);
     let job = ItemAccess::<JobKind>::reach(state, &caller, job_id, &[]).await?;
     let c = Connection::new(&event.connection_id, job.scope.id(), job_id, caller.user_id);
-    if !state.store.add_listener(&c).await? {
-        return Err(ItemAccess::<JobKind>::not_found(job_id));
+    match state.store.add_listener(&c).await? {
+        Listen::Added => Ok(c),
+        Listen::NoJob => Err(ItemAccess::<JobKind>::not_found(job_id)),
+        Listen::Full => Err(ApiError::conflict(
+            "too_many_listeners",
+            format!("Job {job_id} already has {MAX_LISTENERS} progress listeners"),
+        )),
     }
-    Ok(c)
+}
+
+/// Counts a `$connect` that wrote nothing (refused with 4xx after authentication) against the
+/// caller's window, as the HTTP edge does; an exceeded window answers 429 whatever else failed.
+async fn settle_connect_charge(state: &AppState, response: WsResponse) -> WsResponse {
+    let Some(charge) = context::current().and_then(|c| c.rate_charge()) else {
+        return response;
+    };
+    let exceeded = match charge.state {
+        ChargeState::Exceeded => true,
+        ChargeState::Applied { .. } => false,
+        ChargeState::Pending => match state.store.apply_rate_charge(&charge).await {
+            Ok(_) => false,
+            Err(crate::store::StoreError::RateLimited) => true,
+            Err(e) => {
+                // Fail open, as the HTTP edge does.
+                tracing::warn!(error = %e, "rate limit counter unavailable");
+                false
+            }
+        },
+    };
+    if !exceeded && response.status != 429 {
+        return response;
+    }
+    let retry_after = (charge.reset_at - crate::domain::Timestamp::now().unix()).max(1);
+    let mut refused: WsResponse = ApiError::new(
+        axum::http::StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        format!(
+            "Rate limit exceeded: {} per 1 {}",
+            charge.limit, charge.unit
+        ),
+    )
+    .into();
+    refused.retry_after = Some(retry_after);
+    refused
 }
 
 async fn disconnect(state: &AppState, connection_id: &str) -> WsResponse {

@@ -35,6 +35,8 @@ impl From<StoreError> for JobError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Unavailable(m) => JobError::Retryable(m),
+            // Its project is being deleted: the job item goes with it; nothing to record.
+            StoreError::ProjectGone(_) => JobError::Stopped,
             other => JobError::Fatal(other.to_string()),
         }
     }

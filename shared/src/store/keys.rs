@@ -87,6 +87,12 @@ pub fn all_projects_gsi1(pid: Id) -> (String, String) {
         format!("PROJECT#{}", sk_id(pid)),
     )
 }
+/// gsi2 of a project META item marked deleted: the projects whose partition the maintenance
+/// pass still has to sweep, oldest deletion first (sparse: removed with the META item).
+pub const SWEEP_GSI2PK: &str = "PROJECTSWEEP";
+pub fn project_sweep_gsi2(pid: Id, deleted_at: &str) -> (String, String) {
+    (SWEEP_GSI2PK.into(), format!("{deleted_at}#{pid}"))
+}
 /// A project's (owner, name) is unique among its creator's projects.
 pub fn project_name_marker(creator: Id, owner: &str, name: &str) -> Key {
     let digest = Sha256::digest(format!("{owner}\u{0}{name}").as_bytes());

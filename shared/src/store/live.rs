@@ -17,6 +17,20 @@ use crate::domain::{Id, Timestamp};
 /// API Gateway closes a WebSocket after 2 hours; the item outlives it by the idle timeout.
 pub const CONNECTION_TTL_SECS: i64 = 2 * 3600 + 600;
 
+/// Live listeners one job keeps at most: the map lives on the job item (400 KB), and every
+/// change of the job is posted to each of them.
+pub const MAX_LISTENERS: usize = 100;
+
+/// What registering a listener did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listen {
+    Added,
+    /// The job does not exist.
+    NoJob,
+    /// The job has `MAX_LISTENERS` live listeners already.
+    Full,
+}
+
 /// A WebSocket connection following one job.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Connection {
@@ -61,18 +75,24 @@ pub fn listeners_value(job: &Record) -> Result<AttributeValue, StoreError> {
 }
 
 impl Store {
-    /// Registers a connection on a job. `Ok(false)`: the job does not exist.
-    pub async fn add_listener(&self, c: &Connection) -> Result<bool, StoreError> {
+    /// Registers a connection on a job, unless the job already has `MAX_LISTENERS` listeners
+    /// (entries past their expiry, left by connections that vanished without `$disconnect`,
+    /// are pruned first and do not count).
+    pub async fn add_listener(&self, c: &Connection) -> Result<Listen, StoreError> {
         let item = super::to_item(c, &keys::connection(&c.connection_id))?;
         let job = JOBS.key(c.project_id, c.job_id);
         let bump = "version = if_not_exists(version, :zero) + :one";
         // The map usually exists (jobs are created with it); older items get it created.
-        for attempt in 0..4 {
-            let update = if attempt % 2 == 0 {
+        let mut create_map = false;
+        for _ in 0..4 {
+            let update = if !create_map {
                 tx::update(&job, format!("SET listeners.#c = :exp, {bump}"))
-                    .condition("attribute_exists(listeners)")
+                    .condition(
+                        "attribute_exists(listeners) AND (size(listeners) < :max OR attribute_exists(listeners.#c))",
+                    )
                     .name("#c", &c.connection_id)
                     .value(":exp", n(c.expires_at))
+                    .value(":max", n(MAX_LISTENERS))
             } else {
                 let mut map = std::collections::HashMap::new();
                 map.insert(c.connection_id.clone(), n(c.expires_at));
@@ -85,12 +105,52 @@ impl Store {
             .build(&self.table);
             let put = tx::put(item.clone(), None).build(&self.table);
             match self.transact(vec![update, put]).await {
-                Ok(()) => return Ok(true),
-                Err(StoreError::Condition(0)) => continue,
+                Ok(()) => return Ok(Listen::Added),
+                Err(StoreError::Condition(0)) => {}
                 Err(e) => return Err(e),
             }
+            // Why: no job, no map, or a full map (of which some entries may have expired).
+            let Some(current) = self.get(&job).await? else {
+                return Ok(Listen::NoJob);
+            };
+            let Some(AttributeValue::M(map)) = current.get("listeners") else {
+                create_map = true;
+                continue;
+            };
+            create_map = false;
+            let now = crate::domain::Timestamp::now().unix();
+            let expired: Vec<&String> = map
+                .iter()
+                .filter(|(_, v)| v.as_n().ok().and_then(|e| e.parse::<i64>().ok()) < Some(now))
+                .map(|(k, _)| k)
+                .collect();
+            if map.len() >= MAX_LISTENERS && expired.is_empty() {
+                return Ok(Listen::Full);
+            }
+            if !expired.is_empty() {
+                self.prune_listeners(&job, &expired).await?;
+            }
         }
-        Ok(false)
+        Ok(Listen::Full)
+    }
+
+    /// Removes listener entries (expired ones) from a job's map.
+    async fn prune_listeners(&self, job: &super::Key, ids: &[&String]) -> Result<(), StoreError> {
+        let removes: Vec<String> = (0..ids.len()).map(|i| format!("listeners.#c{i}")).collect();
+        let mut up = tx::update(
+            job,
+            format!(
+                "REMOVE {} SET version = if_not_exists(version, :zero) + :one",
+                removes.join(", ")
+            ),
+        )
+        .condition("attribute_exists(pk)")
+        .value(":zero", n(0))
+        .value(":one", n(1));
+        for (i, id) in ids.iter().enumerate() {
+            up = up.name(&format!("#c{i}"), id);
+        }
+        self.update_one(up.build(&self.table)).await.map(|_| ())
     }
 
     /// The connection, if it is still registered.

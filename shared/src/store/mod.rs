@@ -39,6 +39,9 @@ pub enum StoreError {
     /// DynamoDB throttled us or timed out: 503 with Retry-After.
     #[error("DynamoDB is throttling or unavailable: {0}")]
     Unavailable(String),
+    /// The project was deleted (or is being swept) while the request ran: its 404.
+    #[error("project {0} was deleted")]
+    ProjectGone(u64),
     /// The item would exceed `ITEM_BUDGET` bytes; `field` is its largest attribute.
     #[error("item of {size} bytes exceeds the budget (largest field: {field})")]
     TooLarge { field: String, size: usize },

@@ -2,7 +2,7 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::{attr_bool, from_item, keys, n, s, to_item, tx, Item, Store, StoreError};
+use super::{attr_bool, from_item, keys, n, s, to_item, tx, Item, Key, Store, StoreError};
 use crate::domain::project::{Membership, Project, ProjectCounters, ProjectRole};
 use crate::domain::{Id, Timestamp};
 
@@ -45,6 +45,33 @@ pub struct ProjectChanges {
     pub github_token_enc: Option<Option<String>>,
 }
 
+/// One step of a project's sweep (`Store::sweep_page`).
+#[derive(Debug, Default)]
+pub struct SweepPage {
+    /// Items of the partition (META and STATS excepted).
+    pub items: Vec<Key>,
+    /// `ID#<id>` pointers of the records among them.
+    pub pointers: Vec<Key>,
+    /// S3 objects they name.
+    pub objects: Vec<String>,
+    /// Nothing else is left in the partition after these.
+    pub last: bool,
+}
+
+/// Adds an expression value to a transaction `Delete`.
+fn with_value(
+    mut item: aws_sdk_dynamodb::types::TransactWriteItem,
+    k: &str,
+    v: AttributeValue,
+) -> aws_sdk_dynamodb::types::TransactWriteItem {
+    if let Some(d) = item.delete.as_mut() {
+        d.expression_attribute_values
+            .get_or_insert_with(Default::default)
+            .insert(k.to_string(), v);
+    }
+    item
+}
+
 impl Store {
     pub async fn create_project(&self, p: &Project, owner: &Membership) -> Result<(), StoreError> {
         let mut meta = to_item(p, &keys::project(p.id))?;
@@ -72,29 +99,58 @@ impl Store {
         skip: usize,
         limit: usize,
     ) -> Result<Vec<(Project, ProjectRole)>, StoreError> {
-        let memberships: Vec<Membership> = self
-            .query_index(
-                "gsi1",
-                &keys::user_pk(user_id),
-                Some(super::query_limit(skip.saturating_add(limit))),
-                true,
-            )
+        self.live_memberships(user_id, skip.saturating_add(limit))
             .await?
             .into_iter()
             .skip(skip)
-            .map(from_item)
-            .collect::<Result<_, _>>()?;
-        let metas: Vec<_> = memberships
-            .iter()
-            .map(|m| keys::project(m.project_id))
-            .collect();
-        let mut found = self.batch_get(&metas).await?;
-        let mut out = Vec::with_capacity(memberships.len());
-        for m in memberships {
-            if let Some(item) = found.remove(&keys::project(m.project_id)) {
-                if is_live(&item) {
-                    out.push((from_item(item)?, m.role));
+            .map(|(m, meta)| Ok((from_item(meta)?, m.role)))
+            .collect()
+    }
+
+    /// The user's memberships of live projects in creation order, with each project's META
+    /// item, until `want` are found. A deleted project's memberships stay until its sweep
+    /// removes them; they are passed over here (its META reads as deleted or is gone), so the
+    /// project shows up nowhere meanwhile and skip/limit count live projects only. Two reads
+    /// (a page of memberships, one batch of META items) unless deleted ones fill the page.
+    async fn live_memberships(
+        &self,
+        user_id: Id,
+        want: usize,
+    ) -> Result<Vec<(Membership, Item)>, StoreError> {
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        while out.len() < want {
+            let page = want.saturating_sub(out.len()).saturating_add(2).min(100) as i32;
+            let q = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name("gsi1")
+                .key_condition_expression("gsi1pk = :pk")
+                .expression_attribute_values(":pk", s(keys::user_pk(user_id)))
+                .limit(page)
+                .set_exclusive_start_key(start.take());
+            let res = q.send().await.map_err(super::classify)?;
+            let memberships: Vec<Membership> = res
+                .items
+                .unwrap_or_default()
+                .into_iter()
+                .map(from_item)
+                .collect::<Result<_, _>>()?;
+            let metas: Vec<_> = memberships
+                .iter()
+                .map(|m| keys::project(m.project_id))
+                .collect();
+            let mut found = self.batch_get(&metas).await?;
+            for m in memberships {
+                match found.remove(&keys::project(m.project_id)) {
+                    Some(meta) if is_live(&meta) && out.len() < want => out.push((m, meta)),
+                    _ => {}
                 }
+            }
+            start = res.last_evaluated_key;
+            if start.is_none() {
+                break;
             }
         }
         Ok(out)
@@ -120,14 +176,29 @@ impl Store {
         .collect()
     }
 
-    /// Up to `limit` of a user's memberships (for "the caller's only project").
-    pub async fn user_project_ids(&self, user_id: Id, limit: i32) -> Result<Vec<Id>, StoreError> {
+    /// Up to `limit` of a user's memberships, live projects or not (one Query).
+    pub async fn membership_project_ids(
+        &self,
+        user_id: Id,
+        limit: i32,
+    ) -> Result<Vec<Id>, StoreError> {
         Ok(self
             .query_index("gsi1", &keys::user_pk(user_id), Some(limit), true)
             .await?
             .iter()
             .filter_map(|i| super::attr_n(i, "project_id"))
             .map(|v| v as Id)
+            .collect())
+    }
+
+    /// Up to `limit` of the live projects a user is a member of (a project being deleted is
+    /// not one of them).
+    pub async fn user_project_ids(&self, user_id: Id, limit: i32) -> Result<Vec<Id>, StoreError> {
+        Ok(self
+            .live_memberships(user_id, limit.max(0) as usize)
+            .await?
+            .iter()
+            .map(|(m, _)| m.project_id)
             .collect())
     }
 
@@ -227,39 +298,136 @@ impl Store {
         Ok(updated)
     }
 
-    /// Deletes a project and everything in its partition: first marks it deleting (it reads as
-    /// missing from then on, and a retried DELETE resumes), then removes the partition, then
-    /// the META item and its name marker. A crash half-way leaves a project a retry finishes.
-    pub async fn delete_project(&self, p: &Project) -> Result<(), StoreError> {
-        self.transact(vec![tx::update(&keys::project(p.id), "SET deleting = :t")
-            .condition("attribute_exists(pk)")
+    /// Deletes a project as far as anyone can tell, in one transaction conditioned on the
+    /// project as read: its META item is marked `deleting` (it reads as missing from then on,
+    /// leaves the superusers' list, and enters the sparse gsi2 index of partitions to sweep)
+    /// and its (owner, name) marker is freed, so the name can be used again at once. The rest
+    /// of the partition is swept later, in bounded steps (`sweep_page`, `finish_sweep`), by the
+    /// maintenance pass. A concurrent rename is re-read and the delete applied to it;
+    /// condition 0 = the project is gone or already deleted (404).
+    pub async fn delete_project(&self, read: &Project) -> Result<(), StoreError> {
+        let mut p = read.clone();
+        for _ in 0..5 {
+            let now = Timestamp::now().to_rfc3339();
+            let (g2pk, g2sk) = keys::project_sweep_gsi2(p.id, &now);
+            let mark = tx::update(
+                &keys::project(p.id),
+                "SET deleting = :t, deleted_at = :now, gsi2pk = :g2pk, gsi2sk = :g2sk REMOVE gsi1pk, gsi1sk",
+            )
+            .condition(
+                "attribute_exists(pk) AND attribute_not_exists(deleting) AND #name = :name AND #owner = :owner",
+            )
+            .name("#name", "name")
+            .name("#owner", "owner")
             .value(":t", AttributeValue::Bool(true))
-            .build(&self.table)])
-            .await?;
-        let meta = keys::project(p.id);
-        let mut doomed: Vec<_> = self
-            .partition_keys(&keys::project_pk(p.id))
-            .await?
-            .into_iter()
-            .filter(|k| *k != meta)
-            .collect();
-        // Items reachable by id alone have a pointer outside the partition.
-        let pointers: Vec<_> = doomed
-            .iter()
-            .filter_map(|k| super::records::pointed_id(&k.sk))
-            .map(keys::pointer)
-            .collect();
-        doomed.extend(pointers);
-        self.batch_delete(&doomed).await?;
-        self.transact(vec![
-            tx::delete(&meta, None, &self.table),
-            tx::delete(
+            .value(":now", s(&now))
+            .value(":g2pk", s(g2pk))
+            .value(":g2sk", s(g2sk))
+            .value(":name", s(&p.name))
+            .value(":owner", s(&p.owner))
+            .build(&self.table);
+            let free = tx::delete(
                 &keys::project_name_marker(p.created_by, &p.owner, &p.name),
-                None,
+                Some("attribute_not_exists(pk) OR project_id = :pid"),
                 &self.table,
-            ),
-        ])
-        .await
+            );
+            let free = with_value(free, ":pid", n(p.id));
+            match self.transact(vec![mark, free]).await {
+                Ok(()) => return Ok(()),
+                Err(StoreError::Condition(0)) => match self.get(&keys::project(p.id)).await? {
+                    Some(item) if is_live(&item) => p = from_item(item)?,
+                    _ => return Err(StoreError::Condition(0)),
+                },
+                Err(e) => return Err(e),
+            }
+        }
+        Err(StoreError::Unavailable(
+            "the project kept changing during its delete".into(),
+        ))
+    }
+
+    /// Projects marked deleted whose partition is still to be swept, oldest first.
+    pub async fn projects_to_sweep(&self, limit: i32) -> Result<Vec<Id>, StoreError> {
+        Ok(self
+            .query_index("gsi2", keys::SWEEP_GSI2PK, Some(limit), true)
+            .await?
+            .iter()
+            .filter_map(|i| super::attr_s(i, "pk"))
+            .filter_map(|pk| pk.strip_prefix("PROJECT#")?.parse().ok())
+            .collect())
+    }
+
+    /// One bounded step of a deleted project's sweep: up to `limit` items of its partition
+    /// (META and STATS, which go last, excepted), with what lives outside it — the `ID#<id>`
+    /// pointers of its records, and the S3 objects its items name (research task documents,
+    /// pending uploads, job results). The partition is its own cursor: what a step deleted is
+    /// gone, so a step after a crash starts where the last one stopped.
+    pub async fn sweep_page(&self, pid: Id, limit: i32) -> Result<SweepPage, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(keys::project_pk(pid)))
+            .projection_expression("pk, sk, uploaded_documents, pending_key, result_key")
+            .consistent_read(true)
+            .limit(limit)
+            .send()
+            .await
+            .map_err(super::classify)?;
+        let mut page = SweepPage {
+            last: out.last_evaluated_key.is_none(),
+            ..SweepPage::default()
+        };
+        for item in out.items.unwrap_or_default() {
+            let Some(key) = Key::of_item(&item) else {
+                continue;
+            };
+            if key.sk == "META" || key.sk == "STATS" {
+                continue;
+            }
+            if let Some(id) = super::records::pointed_id(&key.sk) {
+                page.pointers.push(keys::pointer(id));
+            }
+            for k in ["pending_key", "result_key"] {
+                page.objects.extend(super::attr_s(&item, k));
+            }
+            if let Some(AttributeValue::L(docs)) = item.get("uploaded_documents") {
+                page.objects.extend(
+                    docs.iter()
+                        .filter_map(|d| d.as_m().ok()?.get("file_path")?.as_s().ok().cloned()),
+                );
+            }
+            page.items.push(key);
+        }
+        Ok(page)
+    }
+
+    /// Deletes what a sweep step found: the pointers first (a pointer without its item reads
+    /// as missing; an item without its pointer would be unreachable), then the items.
+    pub async fn sweep_delete(&self, page: &SweepPage) -> Result<(), StoreError> {
+        self.batch_delete(&page.pointers).await?;
+        self.batch_delete(&page.items).await
+    }
+
+    /// Ends a sweep once the partition holds only META and STATS: both go in one transaction,
+    /// conditioned on the project still being marked deleted. `Ok(false)`: already finished.
+    pub async fn finish_sweep(&self, pid: Id) -> Result<bool, StoreError> {
+        match self
+            .transact(vec![
+                tx::delete(
+                    &keys::project(pid),
+                    Some("attribute_exists(deleting)"),
+                    &self.table,
+                ),
+                tx::delete(&keys::project_stats(pid), None, &self.table),
+            ])
+            .await
+        {
+            Ok(()) => Ok(true),
+            Err(StoreError::Condition(0)) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     pub async fn list_members(&self, pid: Id) -> Result<Vec<Membership>, StoreError> {

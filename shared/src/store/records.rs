@@ -24,6 +24,17 @@ pub fn pointed_id(sk: &str) -> Option<Id> {
     id.parse().ok()
 }
 
+/// A transaction item that holds only while project `pid` exists and is not marked deleted.
+pub fn project_live_check(pid: Id, table: &str) -> TransactWriteItem {
+    let c = aws_sdk_dynamodb::types::ConditionCheck::builder()
+        .table_name(table)
+        .set_key(Some(keys::project(pid).to_item()))
+        .condition_expression("attribute_exists(pk) AND attribute_not_exists(deleting)")
+        .build()
+        .expect("table, key and condition are set");
+    TransactWriteItem::builder().condition_check(c).build()
+}
+
 pub fn pointer_put(id: Id, pid: Id, kind: &str, table: &str) -> TransactWriteItem {
     let mut item = keys::pointer(id).to_item();
     item.insert("project_id".into(), n(pid));
@@ -222,8 +233,16 @@ impl Store {
             }
             let first_check = items.len();
             items.extend(must_exist.iter().map(|k| tx::check_exists(k, &self.table)));
+            // Nothing is created in a project once it is marked deleted: its sweep must find
+            // the partition shrinking, and a request that read the project just before the
+            // delete must not leave an orphan behind the sweep.
+            let live = items.len();
+            items.push(project_live_check(pid, &self.table));
             match self.transact(items).await {
                 Ok(()) => return Ok(r),
+                Err(StoreError::Condition(i)) if i == live => {
+                    return Err(StoreError::ProjectGone(pid))
+                }
                 // The id (record or pointer) is taken: another one.
                 Err(StoreError::Condition(0 | 1)) if attempt < 2 => continue,
                 Err(StoreError::Condition(i)) if i >= first_check => {

@@ -326,7 +326,9 @@ async fn update_project(
     }
 }
 
-/// Delete a project and all of its data (owners).
+/// Delete a project and all of its data (owners). The project is gone at once (404, in no
+/// list, its name free again); its data, documents and counters are swept asynchronously by the
+/// maintenance pass. Two AWS calls: one batch read, one transaction.
 #[utoipa::path(delete, path = "/api/v1/projects/{project_id}", tag = "projects", security(("bearer" = [])),
     params(("project_id" = i64, Path, minimum = 1)),
     responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
@@ -335,17 +337,8 @@ async fn delete_project(
     ProjectPath(scope): ProjectPath,
 ) -> ApiResult<StatusCode> {
     scope.require_owner()?;
-    // The documents' objects live in S3: note them before the records go.
-    let tasks = state
-        .store
-        .records(scope.id(), crate::store::kinds::RESEARCH_TASKS.prefix)
-        .await?;
     match state.store.delete_project(&scope.project).await {
-        Ok(()) => {
-            super::research_tasks::remove_documents(&state, &tasks.iter().collect::<Vec<_>>())
-                .await;
-            Ok(StatusCode::NO_CONTENT)
-        }
+        Ok(()) => Ok(StatusCode::NO_CONTENT),
         Err(StoreError::Condition(0)) => Err(ApiError::project_not_found(scope.id())),
         Err(e) => Err(e.into()),
     }

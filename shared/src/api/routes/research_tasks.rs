@@ -673,12 +673,21 @@ async fn upload_url(
         serde_dynamo::to_attribute_value(&doc).map_err(ApiError::internal)?,
     );
     record.insert("expires_at".into(), n(now.unix() + PENDING_TTL_SECS));
-    state
+    match state
         .store
         .transact(vec![
-            tx::put(record, Some("attribute_not_exists(pk)")).build(&state.store.table)
+            tx::put(record, Some("attribute_not_exists(pk)")).build(&state.store.table),
+            // Nothing is added to a project being deleted (its sweep would miss it).
+            crate::store::records::project_live_check(item.scope.id(), &state.store.table),
         ])
-        .await?;
+        .await
+    {
+        Ok(()) => {}
+        Err(crate::store::StoreError::Condition(1)) => {
+            return Err(ApiError::project_not_found(item.scope.id()))
+        }
+        Err(e) => return Err(e.into()),
+    }
     let url = state
         .blobs
         .presign_put(&pending, content_type, size)
