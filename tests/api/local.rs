@@ -6,6 +6,7 @@ use serde_json::json;
 
 #[tokio::test]
 async fn firing_maintenance_runs_a_pass_and_unknown_rules_are_404() {
+    let _alone = cc_tests::maintenance_lock().await;
     let app = TestApp::new().await;
     let u = app.user().await;
     let p = app.project(&u, "Events").await;
