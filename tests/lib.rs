@@ -60,6 +60,14 @@ pub fn provision(args: &[&str]) -> std::process::Output {
         .unwrap_or_else(|e| panic!("cannot run {cmd}: {e} (run `make venv` first)"))
 }
 
+/// Held by the tests that run whole maintenance passes or time a sweep: a pass re-sends every
+/// test's due jobs and sweeps every test's deleted projects, so these run one at a time (the
+/// rest of the suite still runs beside them).
+pub async fn maintenance_lock() -> tokio::sync::MutexGuard<'static, ()> {
+    static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    LOCK.lock().await
+}
+
 pub fn moto_url() -> String {
     std::env::var("MOTO_URL").unwrap_or_else(|_| "http://127.0.0.1:4566".into())
 }

@@ -7,9 +7,10 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
 VENV="${VENV:-.venv}"
+case "$VENV" in /*) ;; *) VENV="$ROOT/$VENV" ;; esac
 MOTO_URL="${MOTO_URL:-http://127.0.0.1:4566}"
 PY="$VENV/bin/python"
-export PATH="$ROOT/$VENV/bin:$PATH"   # cargo-lambda (and its zig) live in the venv
+export PATH="$VENV/bin:$PATH"   # cargo-lambda (and its zig) live in the venv
 WATCH_STARTUP_TIMEOUT="${WATCH_STARTUP_TIMEOUT:-600}"
 INVOKE_TIMEOUT="${INVOKE_TIMEOUT:-600}"
 ENV_FILE=.dev/smoke.env

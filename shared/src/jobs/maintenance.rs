@@ -135,7 +135,15 @@ async fn sweep_projects(
             report.projects_pending += 1;
             continue;
         }
-        let swept = sweep_project(state, pid, deadline).await?;
+        // One project's trouble (S3 refusing, say) must not stop the others' sweeps.
+        let swept = match sweep_project(state, pid, deadline).await {
+            Ok(swept) => swept,
+            Err(e) => {
+                tracing::warn!(project_id = pid, error = %e, "sweep of a deleted project failed; retried next pass");
+                report.projects_pending += 1;
+                continue;
+            }
+        };
         report.items_swept += swept.items;
         if swept.finished {
             report.projects_swept += 1;

@@ -399,24 +399,6 @@ impl Store {
         self.paginate(q, limit).await
     }
 
-    /// Every key of a partition (for cascading deletes).
-    pub async fn partition_keys(&self, pk: &str) -> Result<Vec<Key>, StoreError> {
-        let q = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", s(pk))
-            .projection_expression("pk, sk")
-            .consistent_read(true);
-        Ok(self
-            .paginate(q, None)
-            .await?
-            .iter()
-            .filter_map(Key::of_item)
-            .collect())
-    }
-
     /// Deletes keys 25 at a time, retrying unprocessed ones.
     pub async fn batch_delete(&self, keys: &[Key]) -> Result<(), StoreError> {
         use aws_sdk_dynamodb::types::{DeleteRequest, WriteRequest};

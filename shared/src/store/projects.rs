@@ -120,7 +120,7 @@ impl Store {
         let mut out = Vec::new();
         let mut start: Option<Item> = None;
         while out.len() < want {
-            let page = want.saturating_sub(out.len()).saturating_add(2).min(100) as i32;
+            let page = want.saturating_sub(out.len()).saturating_add(2).min(1000) as i32;
             let q = self
                 .client
                 .query()

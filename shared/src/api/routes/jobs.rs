@@ -420,10 +420,24 @@ async fn update_job(
             Some(Err(TransitionError::Terminal(s))) => Some(s),
             _ => None,
         },
-        |old| overlay(old, &changes),
+        |old| {
+            let mut new = overlay(old, &changes);
+            // A result given here replaces one kept in S3.
+            if changes.contains_key("result") {
+                new.insert("result_key".into(), Value::Null);
+            }
+            new
+        },
     )
     .await?
     .map_err(|s| terminal(id, s))?;
+    if changes.contains_key("result") {
+        if let Some(key) = before.get("result_key").and_then(Value::as_str) {
+            if let Err(e) = state.blobs.delete(&[key.to_string()]).await {
+                tracing::warn!(error = %e, key, "could not delete a replaced job result");
+            }
+        }
+    }
     let mut frames = vec![live::frames::job_update(&result)];
     frames.extend(live::frames::changes(&before, &result));
     let done = status_of(&result).is_terminal();
