@@ -8,6 +8,7 @@ mod hardening;
 mod jobs;
 mod live;
 mod local;
+mod openapi;
 mod projects;
 mod ratelimit;
 mod repositories;

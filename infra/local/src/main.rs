@@ -40,10 +40,15 @@ async fn main() -> anyhow::Result<()> {
         .get_or_insert_with(|| format!("http://{addr}/_ws"));
     let aws = AwsClients::from_env().await;
     let dlq_urls = commandcenter::queue::dlq_urls_from(|k| std::env::var(k).ok());
-    let jobs = commandcenter::jobs::JobState::new(config.clone(), &aws);
-    pollers::spawn(jobs.clone(), dlq_urls);
-    // EventBridge: each scheduled rule on the template's timetable (SCHEDULE_<RULE> in .dev/env).
-    events::spawn_timetables(jobs, events::schedules_from(std::env::vars()));
+    // LOCAL_JOB_POLLERS=off serves the HTTP API alone (the contract test does: 18 queues polled
+    // every 500 ms and maintenance passes would keep moto, which serves one request at a time,
+    // busy).
+    if std::env::var("LOCAL_JOB_POLLERS").map_or(true, |v| v != "off") {
+        let jobs = commandcenter::jobs::JobState::new(config.clone(), &aws);
+        pollers::spawn(jobs.clone(), dlq_urls);
+        // EventBridge: each scheduled rule on the template's timetable (SCHEDULE_<RULE>).
+        events::spawn_timetables(jobs, events::schedules_from(std::env::vars()));
+    }
     let state = api::AppState::build(config, aws).await?;
     let app = cc_local::app(state);
     tracing::info!(
