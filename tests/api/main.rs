@@ -6,6 +6,7 @@ mod conventions;
 mod dashboard;
 mod jobs;
 mod live;
+mod openapi;
 mod projects;
 mod ratelimit;
 mod repositories;

@@ -4,7 +4,6 @@ use std::borrow::Cow;
 
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 use crate::context;
 use crate::domain::validate::FieldError;
@@ -12,6 +11,28 @@ use crate::secrets::SecretsError;
 use crate::store::StoreError;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// The body of every error response, `application/problem+json` (API.md §0.5).
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// `urn:commandcenter:problem:<code>`
+    #[schema(pattern = "^urn:commandcenter:problem:[a-z_]+$")]
+    pub r#type: String,
+    /// The HTTP reason phrase.
+    pub title: String,
+    #[schema(minimum = 400, maximum = 599)]
+    pub status: u16,
+    /// Human-readable, always present.
+    pub detail: String,
+    /// Machine code (`validation_error`, `<kind>_not_found`, ...).
+    #[schema(pattern = "^[a-z_]+$")]
+    pub code: String,
+    /// The response's X-Request-ID.
+    pub request_id: String,
+    /// 422 only: every failing field.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<FieldError>>,
+}
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -131,19 +152,25 @@ impl ApiError {
     }
 
     /// The problem document for this error.
-    pub fn body(&self) -> serde_json::Value {
-        let mut body = json!({
-            "type": format!("urn:commandcenter:problem:{}", self.code),
-            "title": self.status.canonical_reason().unwrap_or("Error"),
-            "status": self.status.as_u16(),
-            "detail": self.detail,
-            "code": self.code,
-            "request_id": context::request_id().unwrap_or_default(),
-        });
-        if self.status == StatusCode::UNPROCESSABLE_ENTITY {
-            body["errors"] = json!(self.errors);
+    pub fn problem(&self) -> Problem {
+        Problem {
+            r#type: format!("urn:commandcenter:problem:{}", self.code),
+            title: self
+                .status
+                .canonical_reason()
+                .unwrap_or("Error")
+                .to_string(),
+            status: self.status.as_u16(),
+            detail: self.detail.clone(),
+            code: self.code.to_string(),
+            request_id: context::request_id().unwrap_or_default(),
+            errors: (self.status == StatusCode::UNPROCESSABLE_ENTITY).then(|| self.errors.clone()),
         }
-        body
+    }
+
+    /// The problem document as JSON.
+    pub fn body(&self) -> serde_json::Value {
+        serde_json::to_value(self.problem()).unwrap_or_default()
     }
 }
 

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use super::error::{ApiError, ApiResult};
 use crate::domain::ids::MAX_ID;
-use crate::domain::validate::{Fields, Source};
+use crate::domain::validate::{DefaultValue, Fields, Kind, Source, Spec};
 use crate::domain::Id;
 
 /// Largest accepted request body (API.md §0.1).
@@ -72,10 +72,28 @@ pub async fn read_body(req: Request) -> ApiResult<Bytes> {
     }
 }
 
+/// Numbers with an integral value are integers, as JSON Schema reads them (`5.0` is the
+/// integer 5), so an integer field accepts every value its documented schema allows.
+fn integral_as_integer(v: &mut Value) {
+    match v {
+        Value::Number(n) if !n.is_i64() && !n.is_u64() => {
+            if let Some(f) = n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.2e18) {
+                *v = Value::from(f as i64);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_as_integer),
+        Value::Object(m) => m.values_mut().for_each(integral_as_integer),
+        _ => {}
+    }
+}
+
 /// Parses bytes as a JSON object (422 json_invalid / model_attributes_type).
 pub fn parse_object(bytes: &[u8]) -> ApiResult<Map<String, Value>> {
     match serde_json::from_slice::<Value>(bytes) {
-        Ok(Value::Object(m)) => Ok(m),
+        Ok(Value::Object(mut m)) => {
+            m.values_mut().for_each(integral_as_integer);
+            Ok(m)
+        }
         Ok(_) => Err(ApiError::field(
             &["body"],
             "model_attributes_type",
@@ -158,10 +176,39 @@ pub struct Page {
     pub limit: usize,
 }
 
+/// The query fields of skip/limit pagination: skip ≥ 0 (=0), limit 1..=max (=default).
+pub const fn page_specs(default: i64, max: i64) -> [Spec; 2] {
+    [
+        Spec::or(
+            "skip",
+            Kind::Int {
+                min: Some(0),
+                max: None,
+            },
+            DefaultValue::Int(0),
+        ),
+        Spec::or(
+            "limit",
+            Kind::Int {
+                min: Some(1),
+                max: Some(max),
+            },
+            DefaultValue::Int(default),
+        ),
+    ]
+}
+
 impl Page {
-    pub fn read(f: &mut Fields<'_>, default: i64, max: i64) -> Self {
-        let skip = f.int_or("skip", 0, Some(0), None);
-        let limit = f.int_or("limit", default, Some(1), Some(max));
+    /// Reads skip and limit as `specs` (from `page_specs`) bound them.
+    pub fn read(f: &mut Fields<'_>, specs: &[Spec; 2]) -> Self {
+        let bounds = |s: &Spec| match (s.kind, s.default) {
+            (Kind::Int { min, max }, Some(DefaultValue::Int(d))) => (d, min, max),
+            _ => (0, Some(0), None),
+        };
+        let (d, lo, hi) = bounds(&specs[0]);
+        let skip = f.int_or("skip", d, lo, hi);
+        let (d, lo, hi) = bounds(&specs[1]);
+        let limit = f.int_or("limit", d, lo, hi);
         Self {
             skip: skip as usize,
             limit: limit as usize,
@@ -266,6 +313,20 @@ mod tests {
             "int_parsing"
         );
         assert_eq!(path_id("9007199254740992", "id").unwrap_err().status, 422);
+    }
+
+    #[test]
+    fn integral_numbers_are_integers() {
+        let m = parse_object(
+            br#"{"ids": [182.0, 7, 9007199254740990.0], "x": {"y": -3.0}, "f": 1.5, "big": 1e300}"#,
+        )
+        .unwrap();
+        assert_eq!(m["ids"][2], 9007199254740990u64);
+        assert_eq!(m["ids"], serde_json::json!([182, 7, 9007199254740990u64]));
+        assert!(m["ids"][0].is_u64());
+        assert!(m["x"]["y"].is_i64());
+        assert_eq!(m["f"], 1.5);
+        assert!(m["big"].is_f64());
     }
 
     #[test]

@@ -1,33 +1,28 @@
-//! The OpenAPI 3.1 document, generated from the routes' own `#[utoipa::path]` definitions, and
+//! The OpenAPI 3.1 document, generated from the routes' own `#[utoipa::path]` definitions
+//! (request and response schemas come from the types and field tables the handlers use), and
 //! the `/docs` page (Swagger UI from a CDN, so the build needs no download).
+//!
+//! `spec()` adds what every route has in common, from facts of each operation, so no route
+//! can forget it: path ids are integers 1..2^53−1 (else 422 int_parsing); bearer routes answer
+//! 401 and 403 (inactive_user); project-scoped collections (X-Project-ID) 400
+//! project_required/project_mismatch and 403 not_a_member; item routes 404; bodies 413, 415
+//! and 422; metered writes 429; every error is `application/problem+json`; and each PATCH is
+//! also served as PUT (API.md §0.1).
 
 use std::sync::OnceLock;
 
-use serde::Serialize;
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::path::{Operation, ParameterIn, PathItem};
+use utoipa::openapi::schema::{AllOfBuilder, ObjectBuilder, Schema, Type};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
-use utoipa::openapi::OpenApi;
-use utoipa::ToSchema;
+use utoipa::openapi::{Components, ContentBuilder, OpenApi, Ref, RefOr, Required, Response};
 
-/// `application/problem+json` (API.md §0.5).
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Problem {
-    #[schema(example = "urn:commandcenter:problem:validation_error")]
-    pub r#type: String,
-    pub title: String,
-    pub status: u16,
-    pub detail: String,
-    pub code: String,
-    pub request_id: String,
-    /// Present on 422 only.
-    pub errors: Option<Vec<ProblemField>>,
-}
+pub use super::error::{Problem, PROBLEM_JSON};
+use crate::domain::validate::FieldError;
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ProblemField {
-    pub loc: Vec<serde_json::Value>,
-    pub msg: String,
-    pub r#type: String,
-}
+/// Authenticated writes that are never refused for a full window (API.md §0.7: a user can
+/// always end a session or revoke a credential), by operation id.
+const UNMETERED: &[&str] = &["logout", "revoke_token"];
 
 /// The whole API's document (every group), built once.
 pub fn spec() -> &'static OpenApi {
@@ -37,7 +32,9 @@ pub fn spec() -> &'static OpenApi {
         api.info.title = "CommandCenter API".into();
         api.info.version = "1.0.0".into();
         api.info.description = Some(
-            "R&D management backend: projects, repositories, technology radar, research, jobs."
+            "R&D management backend: projects, repositories, technology radar, research, jobs. \
+             Ids are integers 1..2^53−1; timestamps RFC 3339; errors application/problem+json; \
+             unknown body fields are ignored; PUT = PATCH on every PATCH route."
                 .into(),
         );
         let components = api.components.get_or_insert_with(Default::default);
@@ -47,23 +44,373 @@ pub fn spec() -> &'static OpenApi {
                 Http::builder()
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("JWT or cc_pat_ token")
+                    .description(Some(
+                        "An access JWT (login) or a personal access token (`cc_pat_…`)",
+                    ))
                     .build(),
             ),
         );
         let mut schemas = Vec::new();
         <Problem as utoipa::ToSchema>::schemas(&mut schemas);
-        components.schemas.insert(
+        schemas.push((
             "Problem".into(),
             <Problem as utoipa::PartialSchema>::schema(),
-        );
-        components.schemas.insert(
-            "ProblemField".into(),
-            <ProblemField as utoipa::PartialSchema>::schema(),
-        );
+        ));
+        schemas.push((
+            "FieldError".into(),
+            <FieldError as utoipa::PartialSchema>::schema(),
+        ));
+        schemas.push(("ValidationProblem".into(), validation_problem()));
+        schemas.push((
+            crate::domain::schema::JSON_VALUE.into(),
+            RefOr::T(crate::domain::schema::json_value()),
+        ));
         for (name, schema) in schemas {
             components.schemas.insert(name, schema);
         }
+        let components = components.clone();
+        for item in api.paths.paths.values_mut() {
+            for (method, op) in operations(item) {
+                conventions(method, op, &components);
+            }
+            if let Some(patch) = &item.patch {
+                let mut put = patch.clone();
+                put.operation_id = put.operation_id.map(|id| format!("{id}_put"));
+                put.summary = put.summary.map(|s| format!("{s} (PUT = PATCH)"));
+                item.put = Some(put);
+            }
+        }
+        add_links(&mut api, &components);
         api
+    })
+}
+
+fn operations(item: &mut PathItem) -> Vec<(&'static str, &mut Operation)> {
+    [
+        ("get", item.get.as_mut()),
+        ("post", item.post.as_mut()),
+        ("put", item.put.as_mut()),
+        ("patch", item.patch.as_mut()),
+        ("delete", item.delete.as_mut()),
+    ]
+    .into_iter()
+    .filter_map(|(m, op)| op.map(|op| (m, op)))
+    .collect()
+}
+
+/// A 422 problem: `errors` lists every failing field.
+fn validation_problem() -> RefOr<Schema> {
+    RefOr::T(
+        AllOfBuilder::new()
+            .item(Ref::from_schema_name("Problem"))
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Object)
+                    .property(
+                        "errors",
+                        utoipa::openapi::schema::ArrayBuilder::new()
+                            .items(Ref::from_schema_name("FieldError"))
+                            .min_items(Some(1)),
+                    )
+                    .required("errors"),
+            )
+            .build()
+            .into(),
+    )
+}
+
+const AUTH_FAILURES: &str = "not_authenticated (no Authorization), invalid_authorization (not \
+    Bearer), invalid_token, token_expired, invalid_token_type, token_revoked (API.md §0.2); \
+    carries WWW-Authenticate: Bearer";
+
+/// Adds what the operation's facts imply (see the module documentation).
+fn conventions(method: &str, op: &mut Operation, components: &Components) {
+    let secured = op
+        .security
+        .as_ref()
+        .is_some_and(|s| s.iter().any(|r| r != &Default::default()));
+    let mut item_route = false;
+    let mut has_params = false;
+    let mut scoped = false;
+    for p in op.parameters.iter_mut().flatten() {
+        has_params = true;
+        match p.parameter_in {
+            ParameterIn::Path => {
+                item_route = true;
+                p.required = Required::True;
+                p.schema = Some(RefOr::T(crate::domain::schema::id_schema(false)));
+                p.description.get_or_insert_with(|| {
+                    "An id 1..2^53−1; anything else is 422 int_parsing".into()
+                });
+            }
+            ParameterIn::Header if p.name.eq_ignore_ascii_case("x-project-id") => scoped = true,
+            _ => {}
+        }
+    }
+    let has_body = op.request_body.is_some();
+    let op_id = op.operation_id.clone().unwrap_or_default();
+    let metered = secured
+        && matches!(method, "post" | "put" | "patch" | "delete")
+        && !UNMETERED.contains(&op_id.as_str());
+
+    let ip_limited = op.responses.responses.contains_key("429");
+    let mut add = |status: &str, description: &str| {
+        let entry = op
+            .responses
+            .responses
+            .entry(status.to_string())
+            .or_insert_with(|| RefOr::T(Response::new("")));
+        if let RefOr::T(r) = entry {
+            if r.description.is_empty() {
+                r.description = description.to_string();
+            } else if !r.description.contains(description) {
+                r.description = format!("{}; {description}", r.description);
+            }
+        }
+    };
+    if scoped {
+        add(
+            "400",
+            "project_required: no project named and the caller is not in exactly one; \
+             project_mismatch: X-Project-ID, query project_id and body project_id name \
+             different projects",
+        );
+    }
+    if secured {
+        add("401", AUTH_FAILURES);
+        add("403", "inactive_user");
+    }
+    if scoped {
+        add(
+            "403",
+            "not_a_member: the project named does not exist or is not the caller's",
+        );
+    }
+    if item_route {
+        add(
+            "404",
+            "not found: missing, in a project the caller is not a member of, or another \
+             project named by X-Project-ID or project_id",
+        );
+    }
+    if has_body {
+        add("413", "payload_too_large: body over 6 MB");
+        add(
+            "415",
+            "unsupported_media_type: the body is not of the documented media type",
+        );
+    }
+    if has_body || has_params {
+        add(
+            "422",
+            "validation_error: errors[] names every failing field (json_invalid, missing, \
+             int_parsing, string_too_short, enum, value_error, ...)",
+        );
+    }
+    if metered {
+        add(
+            "429",
+            "rate_limited: the caller's write window is full (API.md §0.7); carries Retry-After",
+        );
+    }
+    add("500", "internal_error: An unexpected error occurred");
+    if secured || metered || ip_limited {
+        add(
+            "503",
+            "service_unavailable: a backing service is throttling or unavailable; carries \
+             Retry-After",
+        );
+    }
+
+    for (status, response) in op.responses.responses.iter_mut() {
+        let RefOr::T(r) = response else { continue };
+        let code: u16 = status.parse().unwrap_or(0);
+        if code < 400 {
+            continue;
+        }
+        if r.content.is_empty() {
+            let schema = if code == 422 {
+                "ValidationProblem"
+            } else {
+                "Problem"
+            };
+            r.content.insert(
+                PROBLEM_JSON.to_string(),
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name(schema)))
+                    .build(),
+            );
+        }
+        let header = match code {
+            401 => Some(("WWW-Authenticate", "`Bearer`")),
+            429 | 503 => Some(("Retry-After", "Seconds to wait before retrying")),
+            _ => None,
+        };
+        if let Some((name, description)) = header {
+            r.headers.insert(
+                name.to_string(),
+                HeaderBuilder::new()
+                    .schema(ObjectBuilder::new().schema_type(Type::String))
+                    .description(Some(description))
+                    .build(),
+            );
+        }
+    }
+
+    // A body is required only when its schema requires a field (an empty body reads as `{}`).
+    if let Some(body) = op.request_body.as_mut() {
+        let required = body.content.values().any(|c| match &c.schema {
+            Some(RefOr::Ref(r)) => {
+                let name = r.ref_location.rsplit('/').next().unwrap_or_default();
+                components.schemas.get(name).is_some_and(requires_fields)
+            }
+            Some(s) => requires_fields(s),
+            None => false,
+        });
+        body.required = Some(if required {
+            Required::True
+        } else {
+            Required::False
+        });
+    }
+}
+
+fn path_params(template: &str) -> Vec<String> {
+    template
+        .split('/')
+        .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The property names of a (referenced, composed) object schema.
+fn properties(schema: &RefOr<Schema>, components: &Components) -> Vec<String> {
+    match schema {
+        RefOr::Ref(r) => {
+            let name = r.ref_location.rsplit('/').next().unwrap_or_default();
+            components
+                .schemas
+                .get(name)
+                .map(|s| properties(s, components))
+                .unwrap_or_default()
+        }
+        RefOr::T(Schema::Object(o)) => o.properties.keys().cloned().collect(),
+        RefOr::T(Schema::AllOf(a)) => a
+            .items
+            .iter()
+            .flat_map(|s| properties(s, components))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// OpenAPI links from what a POST returns to the operations that take it: a created item's
+/// `id` (201) feeds the operations on `<path>/{<x>_id}`, a returned `<x>_id` those whose new
+/// path parameter it is; parameters of the request path are passed on.
+fn add_links(api: &mut OpenApi, components: &Components) {
+    let mut targets: Vec<(String, String, Vec<String>)> = Vec::new();
+    for (path, item) in api.paths.paths.iter_mut() {
+        for (_, op) in operations(item) {
+            if let Some(id) = &op.operation_id {
+                targets.push((path.clone(), id.clone(), path_params(path)));
+            }
+        }
+    }
+    for (path, item) in api.paths.paths.iter_mut() {
+        let Some(op) = item.post.as_mut() else {
+            continue;
+        };
+        let source_params = path_params(path);
+        for (status, response) in op.responses.responses.iter_mut() {
+            let RefOr::T(response) = response else {
+                continue;
+            };
+            if !status.starts_with('2') {
+                continue;
+            }
+            let Some(schema) = response
+                .content
+                .get("application/json")
+                .and_then(|c| c.schema.as_ref())
+            else {
+                continue;
+            };
+            let props = properties(schema, components);
+            for (target, target_id, params) in &targets {
+                let new: Vec<&String> = params
+                    .iter()
+                    .filter(|p| !source_params.contains(p))
+                    .collect();
+                let [param] = new.as_slice() else { continue };
+                let value = if status == "201"
+                    && props.iter().any(|p| p == "id")
+                    && target.starts_with(&format!("{path}/{{{param}}}"))
+                {
+                    "$response.body#/id".to_string()
+                } else if props.iter().any(|p| p == *param) {
+                    format!("$response.body#/{param}")
+                } else {
+                    continue;
+                };
+                let mut link = utoipa::openapi::link::Link::default();
+                link.operation_id = target_id.clone();
+                link.parameters.insert((*param).clone(), value.into());
+                for p in params.iter().filter(|p| *p != *param) {
+                    link.parameters
+                        .insert(p.clone(), format!("$request.path.{p}").into());
+                }
+                response.links.insert(target_id.clone(), RefOr::T(link));
+            }
+        }
+    }
+}
+
+fn requires_fields(schema: &RefOr<Schema>) -> bool {
+    match schema {
+        RefOr::T(Schema::Object(o)) => !o.required.is_empty(),
+        RefOr::T(Schema::OneOf(o)) => o.items.iter().all(requires_fields),
+        RefOr::T(Schema::AllOf(o)) => o.items.iter().any(requires_fields),
+        _ => false,
+    }
+}
+
+/// The document as served (`/openapi.json`), serialized once. utoipa 5.5 writes the fields of a
+/// Link object in snake_case (`operation_id`); OpenAPI spells them in camelCase.
+pub fn document() -> &'static str {
+    static DOC: OnceLock<String> = OnceLock::new();
+    DOC.get_or_init(|| {
+        let mut doc = serde_json::to_value(spec()).unwrap_or_default();
+        for item in doc["paths"]
+            .as_object_mut()
+            .into_iter()
+            .flat_map(|p| p.values_mut())
+        {
+            for op in item
+                .as_object_mut()
+                .into_iter()
+                .flat_map(|i| i.values_mut())
+            {
+                let responses = op.get_mut("responses").and_then(|r| r.as_object_mut());
+                for response in responses.into_iter().flat_map(|r| r.values_mut()) {
+                    let links = response.get_mut("links").and_then(|l| l.as_object_mut());
+                    for link in links.into_iter().flat_map(|l| l.values_mut()) {
+                        let Some(link) = link.as_object_mut() else {
+                            continue;
+                        };
+                        for (from, to) in [
+                            ("operation_id", "operationId"),
+                            ("operation_ref", "operationRef"),
+                            ("request_body", "requestBody"),
+                        ] {
+                            if let Some(v) = link.remove(from) {
+                                link.insert(to.into(), v);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        serde_json::to_string(&doc).unwrap_or_default()
     })
 }
 
@@ -113,7 +460,7 @@ pub async fn unrouted(method: axum::http::Method, uri: axum::http::Uri) -> super
             if allow.iter().any(|m| m == "GET") {
                 allow.push("HEAD".into());
             }
-            if allow.iter().any(|m| m == "PATCH") {
+            if allow.iter().any(|m| m == "PATCH") && !allow.iter().any(|m| m == "PUT") {
                 allow.push("PUT".into());
             }
             super::ApiError::new(

@@ -125,15 +125,23 @@ async fn path_param_id(parts: &mut Parts, state: &AppState, name: &str) -> ApiRe
     PathParams::from_request_parts(parts, state).await?.id(name)
 }
 
+/// A project hint: 0 = absent, else an id 1..2^53−1.
+fn hint(s: &str) -> Option<Option<Id>> {
+    match s.parse::<u64>() {
+        Ok(0) => Some(None),
+        Ok(n) if n <= crate::domain::ids::MAX_ID => Some(Some(n)),
+        _ => None,
+    }
+}
+
 /// Parses the project hints of a request: X-Project-ID and query project_id (0 = absent).
 fn hints(parts: &Parts) -> ApiResult<(Option<Id>, Option<Id>)> {
     let header = match parts.headers.get(PROJECT_HEADER) {
         None => None,
         Some(v) => {
             let s = v.to_str().unwrap_or("").trim();
-            match s.parse::<i64>() {
-                Ok(0) => None,
-                Ok(n) if n > 0 => Some(n as Id),
+            match hint(s) {
+                Some(h) => h,
                 _ => {
                     return Err(ApiError::field(
                         &["header", "X-Project-ID"],
@@ -153,9 +161,9 @@ fn hints(parts: &Parts) -> ApiResult<(Option<Id>, Option<Id>)> {
     });
     let query = match query.as_deref().map(str::trim) {
         None | Some("") | Some("0") => None,
-        Some(s) => match s.parse::<i64>() {
-            Ok(n) if n > 0 => Some(n as Id),
-            _ => {
+        Some(s) => match hint(s) {
+            Some(h) => h,
+            None => {
                 return Err(ApiError::field(
                     &["query", "project_id"],
                     "int_parsing",
@@ -184,6 +192,51 @@ pub fn first_named(sources: &[Option<Id>]) -> Result<Option<Id>, ApiError> {
         }
     }
     Ok(chosen)
+}
+
+/// The project hints a collection operation reads, as documented parameters.
+impl utoipa::IntoParams for ProjectScope {
+    fn into_params(
+        _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+    ) -> Vec<utoipa::openapi::path::Parameter> {
+        use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        let id = || {
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                    utoipa::openapi::KnownFormat::Int64,
+                )))
+                .minimum(Some(0))
+                .maximum(Some(crate::domain::ids::MAX_ID as isize))
+        };
+        vec![
+            ParameterBuilder::new()
+                .name("X-Project-ID")
+                .parameter_in(ParameterIn::Header)
+                .description(Some(
+                    "The project (API.md §0.3), a decimal id (0 = not named): first of \
+                     X-Project-ID, query project_id, body project_id; none named = the \
+                     caller's only project. Sources naming different projects: 400 \
+                     project_mismatch; anything but a decimal 0..2^53−1: 422 int_parsing.",
+                ))
+                .schema(Some(
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .pattern(Some(crate::domain::ids::ID_OR_ZERO_PATTERN)),
+                ))
+                .build(),
+            ParameterBuilder::new()
+                .name("project_id")
+                .parameter_in(ParameterIn::Query)
+                .description(Some(
+                    "The project, when X-Project-ID does not name it (0 = absent); naming \
+                     another project than X-Project-ID is 400 project_mismatch",
+                ))
+                .schema(Some(id()))
+                .build(),
+        ]
+    }
 }
 
 /// Collection operations: resolve with `resolve(body_project_id)` once the body is parsed.

@@ -12,6 +12,9 @@ const RANDOM_BITS: u32 = 12;
 /// Largest id a JSON client can represent exactly (2^53 - 1).
 pub const MAX_ID: Id = (1 << 53) - 1;
 
+/// A decimal id or 0 as text (headers): 0..=2^53−1, no sign, no leading zeros.
+pub const ID_OR_ZERO_PATTERN: &str = "^(?:0|[1-9][0-9]{0,14}|[1-8][0-9]{15}|900[0-6][0-9]{12}|90070[0-9]{11}|90071[0-8][0-9]{10}|900719[0-8][0-9]{9}|9007199[0-1][0-9]{8}|90071992[0-4][0-9]{7}|900719925[0-3][0-9]{6}|9007199254[0-6][0-9]{5}|90071992547[0-3][0-9]{4}|9007199254740[0-8][0-9]{2}|90071992547409[0-8][0-9]{1}|9007199254740990|9007199254740991)$";
+
 /// A new id for the current time. Within a process ids strictly increase (so events emitted
 /// by one write keep their order); across processes the random bits keep collisions rare.
 pub fn new_id() -> Id {
@@ -42,6 +45,39 @@ pub fn sk_id(id: Id) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_id_pattern_is_exactly_zero_to_max() {
+        let re = regex::Regex::new(ID_OR_ZERO_PATTERN).unwrap();
+        for n in [
+            0,
+            1,
+            9,
+            10,
+            999_999_999_999_999,
+            1_000_000_000_000_000,
+            MAX_ID - 1,
+            MAX_ID,
+        ] {
+            assert!(re.is_match(&n.to_string()), "{n}");
+        }
+        for n in [
+            MAX_ID + 1,
+            MAX_ID + 8,
+            9_100_000_000_000_000,
+            10_000_000_000_000_000,
+        ] {
+            assert!(!re.is_match(&n.to_string()), "{n}");
+        }
+        let mut n: u64 = 1;
+        while n < (1 << 54) {
+            assert_eq!(re.is_match(&n.to_string()), n <= MAX_ID, "{n}");
+            n = n * 3 + 7;
+        }
+        for s in ["00", "01", "+1", "-1", "", " 1"] {
+            assert!(!re.is_match(s), "{s:?}");
+        }
+    }
 
     #[test]
     fn ids_fit_53_bits_and_grow_with_time() {

@@ -4,7 +4,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::validate::{enum_message, FieldError};
+use super::validate::{enum_message, EnumValues, FieldError};
 use crate::string_enum;
 
 string_enum!(
@@ -91,58 +91,277 @@ fn field(name: &str, msg: impl Into<String>) -> FieldError {
     )
 }
 
-fn positive_int(p: &Map<String, Value>, name: &str, required: bool, errors: &mut Vec<FieldError>) {
-    match p.get(name) {
-        None | Some(Value::Null) if !required => {}
-        None | Some(Value::Null) => errors.push(field(name, format!("{name} is required"))),
-        Some(v) if v.as_u64().is_some_and(|n| n >= 1) => {}
-        Some(_) => errors.push(field(name, format!("{name} must be a positive integer"))),
+/// What one job parameter must be.
+#[derive(Debug, Clone, Copy)]
+pub enum Param {
+    /// An id 1..2^53−1.
+    Id,
+    /// A list of 1..100 ids.
+    Ids,
+    OneOf(&'static [&'static str]),
+    /// A string of `min..=max` characters.
+    Text {
+        min: usize,
+        max: usize,
+        what: &'static str,
+    },
+    /// `"owner/name"` (GitHub names, §3).
+    Repo,
+    Bool,
+    Object,
+    Uuid,
+    /// A list of `min..=max` objects.
+    Objects {
+        min: usize,
+        max: usize,
+    },
+}
+
+/// One parameter rule: an optional parameter may be absent or null.
+#[derive(Debug, Clone, Copy)]
+pub struct Rule {
+    pub name: &'static str,
+    pub param: Param,
+    pub required: bool,
+}
+
+const fn req(name: &'static str, param: Param) -> Rule {
+    Rule {
+        name,
+        param,
+        required: true,
     }
 }
 
-fn id_list(p: &Map<String, Value>, name: &str, required: bool, errors: &mut Vec<FieldError>) {
-    match p.get(name) {
-        None | Some(Value::Null) if !required => {}
-        None | Some(Value::Null) => errors.push(field(name, format!("{name} is required"))),
-        Some(Value::Array(ids))
-            if (1..=100).contains(&ids.len())
-                && ids.iter().all(|v| v.as_u64().is_some_and(|n| n >= 1)) => {}
-        Some(_) => errors.push(field(
-            name,
-            format!("{name} must be a list of 1 to 100 positive integers"),
-        )),
+const fn opt(name: &'static str, param: Param) -> Rule {
+    Rule {
+        name,
+        param,
+        required: false,
     }
 }
 
-fn one_of(
-    p: &Map<String, Value>,
-    name: &str,
-    values: &[&str],
-    required: bool,
-    errors: &mut Vec<FieldError>,
-) {
-    match p.get(name) {
-        None | Some(Value::Null) if !required => {}
-        None | Some(Value::Null) => errors.push(field(name, format!("{name} is required"))),
-        Some(Value::String(s)) if values.contains(&s.as_str()) => {}
-        Some(_) => errors.push(field(name, format!("{name}: {}", enum_message(values)))),
+/// `"owner/name"`: two GitHub names (see `repository::NAME_PATTERN`).
+pub const REPO_PATTERN: &str = r"^(?:[A-Za-z0-9_-][A-Za-z0-9_.-]*|\.[A-Za-z0-9_-][A-Za-z0-9_.-]*|\.\.[A-Za-z0-9_.-]+)/(?:[A-Za-z0-9_-][A-Za-z0-9_.-]*|\.[A-Za-z0-9_-][A-Za-z0-9_.-]*|\.\.[A-Za-z0-9_.-]+)$";
+
+/// The sources of an analysis: exactly one must be sent (non-null).
+pub const ANALYSIS_SOURCES: &[&str] = &["repository_id", "repo", "upload_key"];
+
+/// The parameters of each job type (API.md §7 table).
+pub fn parameter_rules(job_type: JobType) -> &'static [Rule] {
+    const FORMAT: Param = Param::OneOf(EXPORT_FORMATS);
+    const EXPORT_TYPE: Param = Param::OneOf(CSV_EXPORT_TYPES);
+    const ANALYSIS: &[Rule] = &[
+        opt("repository_id", Param::Id),
+        opt("repo", Param::Repo),
+        opt(
+            "ref",
+            Param::Text {
+                min: 1,
+                max: 255,
+                what: "a string of 1 to 255 characters",
+            },
+        ),
+        opt(
+            "upload_key",
+            Param::Text {
+                min: 1,
+                max: usize::MAX,
+                what: "a string",
+            },
+        ),
+        opt("use_cache", Param::Bool),
+    ];
+    const EXPORT: &[Rule] = &[
+        req("analysis_id", Param::Id),
+        req("format", FORMAT),
+        opt("export_type", EXPORT_TYPE),
+    ];
+    const BATCH_ANALYSIS: &[Rule] = &[req("repository_ids", Param::Ids)];
+    const SCHEDULED_ANALYSIS: &[Rule] = &[opt("repository_ids", Param::Ids)];
+    const BATCH_EXPORT: &[Rule] = &[
+        req("analysis_ids", Param::Ids),
+        req("format", FORMAT),
+        opt("export_type", EXPORT_TYPE),
+    ];
+    const BATCH_IMPORT: &[Rule] = &[
+        req("technologies", Param::Objects { min: 1, max: 1000 }),
+        opt("merge_strategy", Param::OneOf(MERGE_STRATEGIES)),
+    ];
+    const WEBHOOK_DELIVERY: &[Rule] = &[
+        req("config_id", Param::Id),
+        req(
+            "event_type",
+            Param::Text {
+                min: 1,
+                max: 100,
+                what: "a string of 1 to 100 characters",
+            },
+        ),
+        req("payload", Param::Object),
+        opt(
+            "target_url",
+            Param::Text {
+                min: 0,
+                max: usize::MAX,
+                what: "a string",
+            },
+        ),
+    ];
+    const REPOSITORY_SYNC: &[Rule] = &[req("repository_id", Param::Id), opt("force", Param::Bool)];
+    const RESEARCH: &[Rule] = &[req("task_id", Param::Uuid)];
+    match job_type {
+        JobType::Analysis => ANALYSIS,
+        JobType::Export => EXPORT,
+        JobType::BatchAnalysis => BATCH_ANALYSIS,
+        JobType::ScheduledAnalysis => SCHEDULED_ANALYSIS,
+        JobType::BatchExport => BATCH_EXPORT,
+        JobType::BatchImport => BATCH_IMPORT,
+        JobType::WebhookDelivery => WEBHOOK_DELIVERY,
+        JobType::RepositorySync => REPOSITORY_SYNC,
+        JobType::Research => RESEARCH,
     }
 }
 
-fn kind_is(
-    p: &Map<String, Value>,
-    name: &str,
-    ok: fn(&Value) -> bool,
-    what: &str,
-    required: bool,
-    errors: &mut Vec<FieldError>,
-) {
-    match p.get(name) {
-        None | Some(Value::Null) if !required => {}
-        None | Some(Value::Null) => errors.push(field(name, format!("{name} is required"))),
-        Some(v) if ok(v) => {}
-        Some(_) => errors.push(field(name, format!("{name} must be {what}"))),
+fn is_id(v: &Value) -> bool {
+    v.as_u64()
+        .is_some_and(|n| (1..=super::ids::MAX_ID).contains(&n))
+}
+
+impl Param {
+    fn accepts(&self, v: &Value) -> bool {
+        match *self {
+            Param::Id => is_id(v),
+            Param::Ids => v
+                .as_array()
+                .is_some_and(|ids| (1..=100).contains(&ids.len()) && ids.iter().all(is_id)),
+            Param::OneOf(values) => v.as_str().is_some_and(|s| values.contains(&s)),
+            Param::Text { min, max, .. } => v
+                .as_str()
+                .is_some_and(|s| (min..=max).contains(&s.chars().count())),
+            Param::Repo => v
+                .as_str()
+                .is_some_and(|s| super::validate::pattern_matches(REPO_PATTERN, s)),
+            Param::Bool => v.is_boolean(),
+            Param::Object => v.is_object(),
+            Param::Uuid => v.as_str().is_some_and(|s| uuid::Uuid::parse_str(s).is_ok()),
+            Param::Objects { min, max } => v
+                .as_array()
+                .is_some_and(|a| (min..=max).contains(&a.len()) && a.iter().all(Value::is_object)),
+        }
     }
+
+    fn expected(&self, name: &str) -> String {
+        match *self {
+            Param::Id => format!("{name} must be a positive integer"),
+            Param::Ids => format!("{name} must be a list of 1 to 100 positive integers"),
+            Param::OneOf(values) => format!("{name}: {}", enum_message(values)),
+            Param::Text { what, .. } => format!("{name} must be {what}"),
+            Param::Repo => format!("{name} must be \"owner/name\""),
+            Param::Bool => format!("{name} must be a boolean"),
+            Param::Object => format!("{name} must be an object"),
+            Param::Uuid => format!("{name} must be a UUID"),
+            Param::Objects { min, max } => {
+                format!("{name} must be a list of {min} to {max} objects")
+            }
+        }
+    }
+}
+
+impl Param {
+    /// The schema of this parameter (null allowed when `nullable`).
+    pub fn schema(&self, nullable: bool) -> utoipa::openapi::schema::Schema {
+        use super::schema::{id_schema, kind_schema};
+        use super::validate::Kind;
+        use utoipa::openapi::schema::{
+            ArrayBuilder, ObjectBuilder, SchemaFormat, SchemaType, Type,
+        };
+        let ty = |t: Type| {
+            if nullable {
+                SchemaType::from_iter([t, Type::Null])
+            } else {
+                SchemaType::Type(t)
+            }
+        };
+        match *self {
+            Param::Id => id_schema(nullable),
+            Param::Ids => ArrayBuilder::new()
+                .schema_type(ty(Type::Array))
+                .items(utoipa::openapi::RefOr::T(id_schema(false)))
+                .min_items(Some(1))
+                .max_items(Some(100))
+                .build()
+                .into(),
+            Param::OneOf(values) => kind_schema(&Kind::Enum(values), nullable),
+            Param::Text { min, max, .. } => kind_schema(&Kind::Str { min, max }, nullable),
+            Param::Repo => ObjectBuilder::new()
+                .schema_type(ty(Type::String))
+                .pattern(Some(REPO_PATTERN))
+                .build()
+                .into(),
+            Param::Bool => kind_schema(&Kind::Bool, nullable),
+            Param::Object => kind_schema(&Kind::Obj, nullable),
+            Param::Uuid => ObjectBuilder::new()
+                .schema_type(ty(Type::String))
+                .format(Some(SchemaFormat::Custom("uuid".into())))
+                .build()
+                .into(),
+            Param::Objects { min, max } => ArrayBuilder::new()
+                .schema_type(ty(Type::Array))
+                .items(utoipa::openapi::RefOr::T(kind_schema(&Kind::Obj, false)))
+                .min_items(Some(min))
+                .max_items(Some(max))
+                .build()
+                .into(),
+        }
+    }
+}
+
+/// The `parameters` object a job type takes, as `validate_parameters` checks it.
+pub fn parameters_schema(job_type: JobType) -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{AllOfBuilder, ObjectBuilder, Type};
+    // Other keys are kept as sent, as free-form JSON is (`validate::storable`).
+    let mut b = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property_names(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1)),
+        ))
+        .additional_properties(Some(utoipa::openapi::Ref::from_schema_name(
+            super::schema::JSON_VALUE,
+        )));
+    for rule in parameter_rules(job_type) {
+        b = b.property(rule.name, rule.param.schema(!rule.required));
+        if rule.required {
+            b = b.required(rule.name);
+        }
+    }
+    if job_type != JobType::Analysis {
+        return b.build().into();
+    }
+    let sources: Vec<(&str, utoipa::openapi::schema::Schema)> = ANALYSIS_SOURCES
+        .iter()
+        .filter_map(|name| {
+            parameter_rules(job_type)
+                .iter()
+                .find(|r| r.name == *name)
+                .map(|r| (*name, r.param.schema(false)))
+        })
+        .collect();
+    AllOfBuilder::new()
+        .item(b.build())
+        .item(super::schema::one_non_null(&sources))
+        .description(Some(
+            "Exactly one of repository_id, repo or upload_key (non-null)",
+        ))
+        .build()
+        .into()
+}
+
+/// Whether `{}` is valid parameters for the type (then `parameters` may be omitted or null).
+pub fn parameters_optional(job_type: JobType) -> bool {
+    job_type != JobType::Analysis && parameter_rules(job_type).iter().all(|r| !r.required)
 }
 
 /// Checks a job's parameters against its type (API.md §7 table); every failing rule is listed.
@@ -151,104 +370,26 @@ pub fn validate_parameters(
     p: &Map<String, Value>,
 ) -> Result<(), Vec<FieldError>> {
     let mut errors = Vec::new();
-    let e = &mut errors;
-    match job_type {
-        JobType::Analysis => {
-            let sources = ["repository_id", "repo", "upload_key"]
-                .iter()
-                .filter(|k| p.get(**k).is_some_and(|v| !v.is_null()))
-                .count();
-            if sources != 1 {
-                e.push(field(
-                    "repository_id",
-                    "Exactly one of repository_id, repo or upload_key is required",
-                ));
+    if job_type == JobType::Analysis {
+        let sources = ANALYSIS_SOURCES
+            .iter()
+            .filter(|k| p.get(**k).is_some_and(|v| !v.is_null()))
+            .count();
+        if sources != 1 {
+            errors.push(field(
+                "repository_id",
+                "Exactly one of repository_id, repo or upload_key is required",
+            ));
+        }
+    }
+    for rule in parameter_rules(job_type) {
+        match p.get(rule.name) {
+            None | Some(Value::Null) if !rule.required => {}
+            None | Some(Value::Null) => {
+                errors.push(field(rule.name, format!("{} is required", rule.name)))
             }
-            positive_int(p, "repository_id", false, e);
-            kind_is(
-                p,
-                "repo",
-                |v| {
-                    v.as_str().is_some_and(|s| {
-                        s.split('/').count() == 2
-                            && s.split('/').all(super::repository::is_valid_name)
-                    })
-                },
-                "\"owner/name\"",
-                false,
-                e,
-            );
-            kind_is(
-                p,
-                "ref",
-                |v| v.as_str().is_some_and(|s| (1..=255).contains(&s.len())),
-                "a string of 1 to 255 characters",
-                false,
-                e,
-            );
-            kind_is(
-                p,
-                "upload_key",
-                |v| v.as_str().is_some_and(|s| !s.is_empty()),
-                "a string",
-                false,
-                e,
-            );
-            kind_is(p, "use_cache", Value::is_boolean, "a boolean", false, e);
-        }
-        JobType::Export => {
-            positive_int(p, "analysis_id", true, e);
-            one_of(p, "format", EXPORT_FORMATS, true, e);
-            one_of(p, "export_type", CSV_EXPORT_TYPES, false, e);
-        }
-        JobType::BatchAnalysis => id_list(p, "repository_ids", true, e),
-        JobType::ScheduledAnalysis => id_list(p, "repository_ids", false, e),
-        JobType::BatchExport => {
-            id_list(p, "analysis_ids", true, e);
-            one_of(p, "format", EXPORT_FORMATS, true, e);
-            one_of(p, "export_type", CSV_EXPORT_TYPES, false, e);
-        }
-        JobType::BatchImport => {
-            kind_is(
-                p,
-                "technologies",
-                |v| {
-                    v.as_array().is_some_and(|a| {
-                        (1..=1000).contains(&a.len()) && a.iter().all(Value::is_object)
-                    })
-                },
-                "a list of 1 to 1000 objects",
-                true,
-                e,
-            );
-            one_of(p, "merge_strategy", MERGE_STRATEGIES, false, e);
-        }
-        JobType::WebhookDelivery => {
-            positive_int(p, "config_id", true, e);
-            kind_is(
-                p,
-                "event_type",
-                |v| v.as_str().is_some_and(|s| (1..=100).contains(&s.len())),
-                "a string of 1 to 100 characters",
-                true,
-                e,
-            );
-            kind_is(p, "payload", Value::is_object, "an object", true, e);
-            kind_is(p, "target_url", Value::is_string, "a string", false, e);
-        }
-        JobType::RepositorySync => {
-            positive_int(p, "repository_id", true, e);
-            kind_is(p, "force", Value::is_boolean, "a boolean", false, e);
-        }
-        JobType::Research => {
-            kind_is(
-                p,
-                "task_id",
-                |v| v.as_str().is_some_and(|s| uuid::Uuid::parse_str(s).is_ok()),
-                "a UUID",
-                true,
-                e,
-            );
+            Some(v) if rule.param.accepts(v) => {}
+            Some(_) => errors.push(field(rule.name, rule.param.expected(rule.name))),
         }
     }
     if errors.is_empty() {
@@ -270,15 +411,34 @@ fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
-/// `{total, by_status, success_rate, average_duration_seconds, active_jobs}` (API.md §7):
-/// success_rate = completed / (completed + failed) × 100 (null when both are 0); the average
-/// is over completed jobs (null when none).
-pub fn statistics(jobs: &[JobFacts]) -> Value {
+/// `{total, by_status, success_rate, average_duration_seconds, active_jobs}` (API.md §7).
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct JobStatistics {
+    pub total: usize,
+    /// Every status as a key.
+    #[schema(schema_with = status_counts)]
+    pub by_status: Map<String, Value>,
+    /// completed / (completed + failed) × 100, 2 decimals; null when both are 0.
+    #[schema(minimum = 0, maximum = 100)]
+    pub success_rate: Option<f64>,
+    /// Over completed jobs; null when none.
+    #[schema(minimum = 0)]
+    pub average_duration_seconds: Option<f64>,
+    /// pending + running
+    pub active_jobs: usize,
+}
+
+fn status_counts() -> utoipa::openapi::schema::Object {
+    super::schema::counts(<JobStatus as EnumValues>::VALUES)
+}
+
+/// The statistics of `jobs`: success_rate = completed / (completed + failed) × 100 (null when
+/// both are 0); the average is over completed jobs (null when none).
+pub fn statistics(jobs: &[JobFacts]) -> JobStatistics {
     let count = |s: JobStatus| jobs.iter().filter(|j| j.status == s).count();
     let mut by_status = Map::new();
-    for s in <JobStatus as super::validate::EnumValues>::VALUES {
-        let status =
-            <JobStatus as super::validate::EnumValues>::parse(s).unwrap_or(JobStatus::Pending);
+    for s in <JobStatus as EnumValues>::VALUES {
+        let status = <JobStatus as EnumValues>::parse(s).unwrap_or(JobStatus::Pending);
         by_status.insert((*s).into(), json!(count(status)));
     }
     let (completed, failed) = (count(JobStatus::Completed), count(JobStatus::Failed));
@@ -291,13 +451,13 @@ pub fn statistics(jobs: &[JobFacts]) -> Value {
         .collect();
     let average = (!durations.is_empty())
         .then(|| round2(durations.iter().sum::<f64>() / durations.len() as f64));
-    json!({
-        "total": jobs.len(),
-        "by_status": by_status,
-        "success_rate": success_rate,
-        "average_duration_seconds": average,
-        "active_jobs": count(JobStatus::Pending) + count(JobStatus::Running),
-    })
+    JobStatistics {
+        total: jobs.len(),
+        by_status,
+        success_rate,
+        average_duration_seconds: average,
+        active_jobs: count(JobStatus::Pending) + count(JobStatus::Running),
+    }
 }
 
 /// Dispatched and running jobs are listed in gsi2 (sparse) under one of these shards, sorted
@@ -312,24 +472,46 @@ pub fn active_index(project_id: u64, job_id: u64, at: &str) -> (String, String) 
     )
 }
 
-const OUT: &[&str] = &[
-    "id",
-    "project_id",
-    "job_type",
-    "status",
-    "progress",
-    "current_step",
-    "parameters",
-    "tags",
-    "result",
-    "error",
-    "created_by",
-    "celery_task_id",
-    "created_at",
-    "started_at",
-    "completed_at",
-    "duration_seconds",
-];
+/// A job as responses (and events) carry it.
+pub const OUT: &[super::validate::Spec] = {
+    use super::validate::{Kind as K, Spec};
+    const TEXT: K = K::Str {
+        min: 0,
+        max: 100_000,
+    };
+    &[
+        Spec::req("id", K::Id),
+        Spec::req("project_id", K::Id),
+        Spec::req("job_type", K::Enum(<JobType as EnumValues>::VALUES)),
+        Spec::req("status", K::Enum(<JobStatus as EnumValues>::VALUES)),
+        Spec::req(
+            "progress",
+            K::Int {
+                min: Some(0),
+                max: Some(100),
+            },
+        ),
+        Spec::opt("current_step", K::Str { min: 0, max: 255 }),
+        Spec::req("parameters", K::Obj),
+        Spec::req("tags", K::Obj),
+        Spec::opt("result", K::Obj),
+        Spec::opt("error", TEXT),
+        Spec::opt("created_by", K::Id),
+        // The queue message id of the last dispatch (name kept for existing clients).
+        Spec::opt(
+            "celery_task_id",
+            K::Str {
+                min: 0,
+                max: usize::MAX,
+            },
+        ),
+        Spec::req("created_at", K::Ts),
+        Spec::opt("started_at", K::Ts),
+        Spec::opt("completed_at", K::Ts),
+        // completed − started
+        Spec::opt("duration_seconds", K::Num { min: 0.0 }),
+    ]
+};
 
 /// Seconds between two stored timestamps, when both are set.
 pub fn seconds_between(r: &Map<String, Value>, from: &str, to: &str) -> Option<f64> {
@@ -351,7 +533,7 @@ pub fn status_of(r: &Map<String, Value>) -> JobStatus {
 
 /// The response (and event) form of a job.
 pub fn job_out(r: &Map<String, Value>) -> Value {
-    let mut v = super::shape(r, OUT);
+    let mut v = super::shape_of(r, &[OUT]);
     v["duration_seconds"] = json!(seconds_between(r, "started_at", "completed_at"));
     v
 }
@@ -448,26 +630,98 @@ mod tests {
         .is_ok());
     }
 
+    /// A value each kind of parameter accepts.
+    fn sample(param: Param) -> Value {
+        match param {
+            Param::Id => json!(super::super::ids::MAX_ID),
+            Param::Ids => json!([1, 2]),
+            Param::OneOf(values) => json!(values[0]),
+            Param::Text { min, .. } => json!("é".repeat(min.max(1))),
+            Param::Repo => json!(".github/.."),
+            Param::Bool => json!(true),
+            Param::Object => json!({"k": [1, null]}),
+            Param::Uuid => json!(uuid::Uuid::new_v4().to_string()),
+            Param::Objects { min, .. } => json!(vec![json!({}); min]),
+        }
+    }
+
+    #[test]
+    fn the_parameters_schema_states_the_rules_that_validate() {
+        for name in <JobType as EnumValues>::VALUES {
+            let t = JobType::parse(name).unwrap();
+            let rules = parameter_rules(t);
+            let schema = serde_json::to_value(parameters_schema(t)).unwrap();
+            let object = if t == JobType::Analysis {
+                &schema["allOf"][0]
+            } else {
+                &schema
+            };
+            let required: Vec<&str> = rules
+                .iter()
+                .filter(|r| r.required)
+                .map(|r| r.name)
+                .collect();
+            let documented: Vec<&str> = object["required"]
+                .as_array()
+                .map(|a| a.iter().map(|v| v.as_str().unwrap()).collect())
+                .unwrap_or_default();
+            assert_eq!(documented, required, "{name}");
+            for rule in rules {
+                assert!(
+                    object["properties"][rule.name].is_object(),
+                    "{name}.{}",
+                    rule.name
+                );
+            }
+            assert_eq!(
+                validate_parameters(t, &Map::new()).is_ok(),
+                parameters_optional(t),
+                "{name}: {{}}"
+            );
+            // Every parameter at once (an analysis names one source).
+            let mut all = Map::new();
+            for rule in rules {
+                if t == JobType::Analysis && ANALYSIS_SOURCES[1..].contains(&rule.name) {
+                    continue;
+                }
+                all.insert(rule.name.into(), sample(rule.param));
+            }
+            assert!(validate_parameters(t, &all).is_ok(), "{name}: {all:?}");
+            // Optional ones may be null; required ones may not.
+            for rule in rules.iter().filter(|r| !ANALYSIS_SOURCES.contains(&r.name)) {
+                let mut with_null = all.clone();
+                with_null.insert(rule.name.into(), Value::Null);
+                assert_eq!(
+                    validate_parameters(t, &with_null).is_ok(),
+                    !rule.required,
+                    "{name}.{} = null",
+                    rule.name
+                );
+            }
+        }
+    }
+
     #[test]
     fn statistics_are_exact() {
         let f = |status, d| JobFacts {
             status,
             duration_seconds: d,
         };
-        let s = statistics(&[
+        let s = serde_json::to_value(statistics(&[
             f(JobStatus::Completed, Some(10.0)),
             f(JobStatus::Completed, Some(5.0)),
             f(JobStatus::Failed, Some(1.0)),
             f(JobStatus::Running, None),
             f(JobStatus::Pending, None),
             f(JobStatus::Cancelled, None),
-        ]);
+        ]))
+        .unwrap();
         assert_eq!(s["total"], 6);
         assert_eq!(s["success_rate"], 66.67);
         assert_eq!(s["average_duration_seconds"], 7.5);
         assert_eq!(s["active_jobs"], 2);
         assert_eq!(s["by_status"]["cancelled"], 1);
-        let empty = statistics(&[]);
+        let empty = serde_json::to_value(statistics(&[])).unwrap();
         assert!(empty["success_rate"].is_null() && empty["average_duration_seconds"].is_null());
         assert_eq!(empty["by_status"].as_object().unwrap().len(), 5);
     }

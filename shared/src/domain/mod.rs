@@ -6,6 +6,7 @@ pub mod jobs;
 pub mod project;
 pub mod repository;
 pub mod research;
+pub mod schema;
 pub mod technology;
 pub mod time;
 pub mod user;
@@ -23,6 +24,26 @@ pub fn shape(r: &serde_json::Map<String, serde_json::Value>, fields: &[&str]) ->
                 (
                     f.to_string(),
                     r.get(*f).cloned().unwrap_or(serde_json::Value::Null),
+                )
+            })
+            .collect(),
+    )
+}
+
+/// A stored record in the response form of field tables: their fields, in order, null when
+/// unset (the same tables generate the response schema, `domain::schema`).
+pub fn shape_of(
+    r: &serde_json::Map<String, serde_json::Value>,
+    tables: &[&[validate::Spec]],
+) -> serde_json::Value {
+    serde_json::Value::Object(
+        tables
+            .iter()
+            .flat_map(|t| t.iter())
+            .map(|s| {
+                (
+                    s.name.to_string(),
+                    r.get(s.name).cloned().unwrap_or(serde_json::Value::Null),
                 )
             })
             .collect(),

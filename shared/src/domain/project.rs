@@ -53,15 +53,12 @@ pub fn breakdown(kind: &str, field: &str, value: &str) -> String {
 }
 
 /// GitHub token formats accepted for projects and repositories (API.md §3).
+pub const GITHUB_TOKEN_PATTERN: &str =
+    r"^(?:(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})$";
+
+/// Whether `token` has a GitHub token format.
 pub fn is_valid_github_token(token: &str) -> bool {
-    use std::sync::LazyLock;
-    static RE: LazyLock<regex::Regex> = LazyLock::new(|| {
-        regex::Regex::new(
-            r"^(?:(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})$",
-        )
-        .expect("valid regex")
-    });
-    RE.is_match(token)
+    super::validate::pattern_matches(GITHUB_TOKEN_PATTERN, token)
 }
 
 /// Who may do what in a project.

@@ -1,13 +1,13 @@
 //! Tracked GitHub repositories (API.md §3): GitHub's naming rules.
 
-use std::sync::LazyLock;
+/// An owner or repository name GitHub accepts: letters, digits, `_`, `.`, `-`; not `.`/`..`
+/// (spelled without look-ahead, so Rust's regex and ECMA-262 read it alike).
+pub const NAME_PATTERN: &str =
+    r"^(?:[A-Za-z0-9_-][A-Za-z0-9_.-]*|\.[A-Za-z0-9_-][A-Za-z0-9_.-]*|\.\.[A-Za-z0-9_.-]+)$";
 
-static NAME: LazyLock<regex::Regex> =
-    LazyLock::new(|| regex::Regex::new(r"^[A-Za-z0-9_.-]+$").expect("valid regex"));
-
-/// An owner or repository name GitHub accepts: letters, digits, `_`, `.`, `-`; not `.`/`..`.
+/// Whether GitHub accepts `s` as an owner or repository name.
 pub fn is_valid_name(s: &str) -> bool {
-    NAME.is_match(s) && s != "." && s != ".."
+    super::validate::pattern_matches(NAME_PATTERN, s)
 }
 
 #[cfg(test)]
@@ -22,5 +22,10 @@ mod tests {
         assert!(!is_valid_name("a/b"));
         assert!(!is_valid_name("has space"));
         assert!(!is_valid_name(""));
+        assert!(!is_valid_name("."));
+        assert!(is_valid_name("..."));
+        assert!(is_valid_name(".github"));
+        assert!(is_valid_name("a."));
+        assert!(!is_valid_name("a\n"));
     }
 }

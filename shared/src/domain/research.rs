@@ -1,8 +1,10 @@
 //! Research tasks (API.md §5): fields, status rules, due-date windows and statistics.
 
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
 
-use super::validate::{DefaultValue as D, Kind as K, Spec};
+use super::validate::{DefaultValue as D, Kind as K, Spec, RECORD_IDS, TIMESTAMPS};
 use super::Timestamp;
 
 pub const STATUSES: &[&str] = &[
@@ -22,20 +24,8 @@ pub const CREATE_FIELDS: &[Spec] = &[
     Spec::req("title", K::Str { min: 1, max: 255 }),
     Spec::opt("description", TEXT),
     Spec::or("status", K::Enum(STATUSES), D::Str("pending")),
-    Spec::opt(
-        "technology_id",
-        K::Int {
-            min: Some(1),
-            max: None,
-        },
-    ),
-    Spec::opt(
-        "repository_id",
-        K::Int {
-            min: Some(1),
-            max: None,
-        },
-    ),
+    Spec::opt("technology_id", K::Id),
+    Spec::opt("repository_id", K::Id),
     Spec::opt("user_notes", TEXT),
     Spec::opt("findings", TEXT),
     Spec::opt("assigned_to", K::Str { min: 0, max: 255 }),
@@ -82,27 +72,96 @@ pub const UPDATE_FIELDS: &[Spec] = &[
     ),
 ];
 
-pub const OUT: &[&str] = &[
-    "id",
-    "project_id",
-    "title",
-    "description",
-    "status",
-    "technology_id",
-    "repository_id",
-    "user_notes",
-    "findings",
-    "assigned_to",
-    "due_date",
-    "estimated_hours",
-    "uploaded_documents",
-    "completed_at",
-    "progress_percentage",
-    "actual_hours",
-    "metadata_",
-    "created_at",
-    "updated_at",
+/// A document of a task (API.md §19).
+pub const DOCUMENT: &[Spec] = &[
+    Spec::req("id", K::Id),
+    Spec::req("filename", K::Str { min: 0, max: 255 }),
+    // `<uuid><ext>`
+    Spec::req(
+        "stored_filename",
+        K::Str {
+            min: 1,
+            max: usize::MAX,
+        },
+    ),
+    // S3 key `research-tasks/<task_id>/<stored_filename>`.
+    Spec::req(
+        "file_path",
+        K::Str {
+            min: 1,
+            max: usize::MAX,
+        },
+    ),
+    Spec::req(
+        "content_type",
+        K::Str {
+            min: 0,
+            max: usize::MAX,
+        },
+    ),
+    Spec::req(
+        "size",
+        K::Int {
+            min: Some(0),
+            max: None,
+        },
+    ),
+    Spec::req("uploaded_at", K::Ts),
 ];
+
+/// What a task carries beyond its create fields.
+pub const TASK_STATE: &[Spec] = &[
+    Spec::req("uploaded_documents", K::List(DOCUMENT)),
+    Spec::opt("completed_at", K::Ts),
+    Spec::req(
+        "progress_percentage",
+        K::Int {
+            min: Some(0),
+            max: Some(100),
+        },
+    ),
+    Spec::opt(
+        "actual_hours",
+        K::Int {
+            min: Some(0),
+            max: None,
+        },
+    ),
+    Spec::opt("metadata_", K::Obj),
+];
+
+/// A task as responses (and events) carry it.
+pub const OUT: &[&[Spec]] = &[RECORD_IDS, CREATE_FIELDS, TASK_STATE, TIMESTAMPS];
+
+/// A task in the short lists of the statistics.
+pub const BRIEF: &[Spec] = &[
+    Spec::req("id", K::Id),
+    Spec::req("title", K::Str { min: 1, max: 255 }),
+    Spec::opt("due_date", K::Ts),
+    Spec::req("status", K::Enum(STATUSES)),
+];
+crate::record_schema!(pub TaskBrief: Response = &[BRIEF]);
+
+/// ResearchTaskStatistics (API.md §5).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ResearchTaskStatistics {
+    /// Every status as a key.
+    #[schema(schema_with = status_counts)]
+    pub by_status: Map<String, Value>,
+    pub total: i64,
+    pub overdue_count: usize,
+    pub upcoming_count: usize,
+    /// At most 5, due_date ascending.
+    #[schema(value_type = Vec<TaskBrief>, max_items = 5)]
+    pub overdue_tasks: Vec<Value>,
+    /// At most 5, due_date ascending.
+    #[schema(value_type = Vec<TaskBrief>, max_items = 5)]
+    pub upcoming_tasks: Vec<Value>,
+}
+
+fn status_counts() -> utoipa::openapi::schema::Object {
+    super::schema::counts(STATUSES)
+}
 
 fn text<'a>(r: &'a Map<String, Value>, k: &str) -> &'a str {
     r.get(k).and_then(Value::as_str).unwrap_or("")
@@ -143,30 +202,31 @@ pub fn by_due_date(tasks: &mut [&Map<String, Value>]) {
 }
 
 /// ResearchTaskStatistics over `tasks` (already filtered).
-pub fn statistics(tasks: &[Map<String, Value>], now: &Timestamp) -> Value {
+pub fn statistics(tasks: &[Map<String, Value>], now: &Timestamp) -> ResearchTaskStatistics {
     let mut by_status = Map::new();
     for s in STATUSES {
         let n = tasks.iter().filter(|t| text(t, "status") == *s).count();
         by_status.insert((*s).into(), Value::from(n));
     }
-    let brief = |t: &&Map<String, Value>| json!({"id": t.get("id"), "title": t.get("title"), "due_date": t.get("due_date"), "status": t.get("status")});
+    let brief = |t: &&Map<String, Value>| super::shape_of(t, &[BRIEF]);
     let mut overdue: Vec<_> = tasks.iter().filter(|t| is_overdue(t, now)).collect();
     let mut upcoming: Vec<_> = tasks.iter().filter(|t| is_upcoming(t, now, 7)).collect();
     by_due_date(&mut overdue);
     by_due_date(&mut upcoming);
-    json!({
-        "by_status": by_status,
-        "total": tasks.len(),
-        "overdue_count": overdue.len(),
-        "upcoming_count": upcoming.len(),
-        "overdue_tasks": overdue.iter().take(5).map(brief).collect::<Vec<_>>(),
-        "upcoming_tasks": upcoming.iter().take(5).map(brief).collect::<Vec<_>>(),
-    })
+    ResearchTaskStatistics {
+        by_status,
+        total: tasks.len() as i64,
+        overdue_count: overdue.len(),
+        upcoming_count: upcoming.len(),
+        overdue_tasks: overdue.iter().take(5).map(brief).collect(),
+        upcoming_tasks: upcoming.iter().take(5).map(brief).collect(),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn task(status: &str, due: Option<&str>) -> Map<String, Value> {
         json!({"id": 1, "title": "t", "status": status, "due_date": due})
@@ -204,7 +264,7 @@ mod tests {
             task("pending", Some("2026-12-30T10:00:00.000Z")),
             task("pending", None),
         ];
-        let s = statistics(&tasks, &now);
+        let s = serde_json::to_value(statistics(&tasks, &now)).unwrap();
         assert_eq!(s["total"], 7);
         assert_eq!(s["overdue_count"], 2);
         assert_eq!(s["upcoming_count"], 1);

@@ -1,6 +1,6 @@
 //! The technology radar entry (API.md §4): its fields, bounds, defaults and enumerations.
 
-use super::validate::{DefaultValue as D, Kind as K, Spec};
+use super::validate::{DefaultValue as D, Kind as K, Spec, RECORD_IDS, TIMESTAMPS};
 
 pub const DOMAINS: &[&str] = &[
     "audio-dsp",
@@ -82,6 +82,9 @@ pub const FIELDS: &[Spec] = &[
     Spec::opt("last_hn_mention", K::Ts),
     Spec::opt("github_last_commit", K::Ts),
 ];
+
+/// A technology as responses (and events) carry it: every field, null when unset.
+pub const OUT: &[&[Spec]] = &[RECORD_IDS, FIELDS, TIMESTAMPS];
 
 /// The key of a title's uniqueness marker: titles are unique per project, ignoring case.
 pub fn title_key(title: &str) -> String {

@@ -6,8 +6,11 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 /// One failing field: `loc[0]` is body, query, path or header.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
+    /// Where: `["body", "<field>", ...]`, `["query", ...]`, `["path", ...]`, `["header", ...]`
+    /// (a JSON decode error names the column: `["body", <column>]`).
+    #[schema(min_items = 1)]
     pub loc: Vec<Value>,
     pub msg: String,
     #[serde(rename = "type")]
@@ -191,18 +194,6 @@ impl<'a> Fields<'a> {
                 self.error(field, "missing", "Field required");
                 String::new()
             }
-        }
-    }
-
-    /// A string that may be null but must not be sent as null when `nullable` is false.
-    pub fn non_null_string(&mut self, field: &str, min: usize, max: usize) -> Option<String> {
-        match self.string(field, min, max) {
-            Patch::Value(s) => Some(s),
-            Patch::Null => {
-                self.error(field, "string_type", "Input should be a valid string");
-                None
-            }
-            Patch::Absent => None,
         }
     }
 
@@ -491,15 +482,62 @@ mod tests {
 }
 
 /// The type and bounds of one field of a table-driven record (technologies, research tasks).
+/// The same tables validate requests, shape responses and generate the OpenAPI schemas
+/// (`domain::schema`), so the document states exactly the rules applied here.
 #[derive(Debug, Clone, Copy)]
 pub enum Kind {
-    Str { min: usize, max: usize },
+    /// A string of `min..=max` characters (Unicode scalar values).
+    Str {
+        min: usize,
+        max: usize,
+    },
+    /// A string of `min..=max` characters matching `pattern` (anchored; written so that Rust's
+    /// regex and ECMA-262 read it alike), else 422 value_error `msg`.
+    Pattern {
+        min: usize,
+        max: usize,
+        pattern: &'static str,
+        msg: &'static str,
+    },
+    /// An email address of at most 255 characters whose domain has a dot.
+    Email,
     Enum(&'static [&'static str]),
-    Int { min: Option<i64>, max: Option<i64> },
-    Num { min: f64 },
+    Int {
+        min: Option<i64>,
+        max: Option<i64>,
+    },
+    /// An id: an integer 1..=2^53−1 (API.md §0.4).
+    Id,
+    /// A list of 1..=max ids, else 422 value_error.
+    Ids {
+        max: usize,
+    },
+    Num {
+        min: f64,
+    },
     Bool,
     Obj,
     Ts,
+    /// Responses only: a list of objects with these fields (never read from a request).
+    List(&'static [Spec]),
+}
+
+/// The message of an email address that is not one (pydantic's wording).
+pub const EMAIL_MSG: &str =
+    "value is not a valid email address: An email address must have an @-sign and a domain with a dot";
+
+/// Whether the anchored `pattern` matches `s`; compiled once per pattern.
+pub fn pattern_matches(pattern: &'static str, s: &str) -> bool {
+    use std::collections::HashMap;
+    use std::sync::{LazyLock, Mutex};
+    static CACHE: LazyLock<Mutex<HashMap<&'static str, Option<regex::Regex>>>> =
+        LazyLock::new(Default::default);
+    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    cache
+        .entry(pattern)
+        .or_insert_with(|| regex::Regex::new(pattern).ok())
+        .as_ref()
+        .is_some_and(|re| re.is_match(s))
 }
 
 /// One field: name, kind, default on create (None = null), and whether null may be sent.
@@ -510,6 +548,14 @@ pub struct Spec {
     pub default: Option<DefaultValue>,
     pub required: bool,
 }
+
+/// The fields every project record starts with: its id and its project's.
+pub const RECORD_IDS: &[Spec] = &[Spec::req("id", Kind::Id), Spec::req("project_id", Kind::Id)];
+/// The fields every record ends with.
+pub const TIMESTAMPS: &[Spec] = &[
+    Spec::req("created_at", Kind::Ts),
+    Spec::req("updated_at", Kind::Ts),
+];
 
 #[derive(Debug, Clone, Copy)]
 pub enum DefaultValue {
@@ -554,7 +600,7 @@ impl Spec {
         }
     }
     /// Fields with a default or required are not nullable.
-    fn nullable(&self) -> bool {
+    pub fn nullable(&self) -> bool {
         self.default.is_none() && !self.required
     }
 }
@@ -634,6 +680,59 @@ impl Fields<'_> {
             let name = spec.name;
             let got: Patch<Value> = match spec.kind {
                 Kind::Str { min, max } => map_patch(self.string(name, min, max), Value::from),
+                Kind::Pattern {
+                    min,
+                    max,
+                    pattern,
+                    msg,
+                } => match self.string(name, min, max) {
+                    Patch::Value(s) if !pattern_matches(pattern, &s) => {
+                        self.error(name, "value_error", msg);
+                        Patch::Absent
+                    }
+                    other => map_patch(other, Value::from),
+                },
+                Kind::Email => match self.string(name, 1, 255) {
+                    Patch::Value(s) if !super::user::is_valid_email(&s) => {
+                        self.error(name, "value_error", EMAIL_MSG);
+                        Patch::Absent
+                    }
+                    other => map_patch(other, Value::from),
+                },
+                Kind::Id => map_patch(
+                    self.int(name, Some(1), Some(super::ids::MAX_ID as i64)),
+                    Value::from,
+                ),
+                Kind::Ids { max } => match self.present(name) {
+                    Patch::Value(Value::Array(items))
+                        if (1..=max).contains(&items.len())
+                            && items.iter().all(|v| {
+                                v.as_u64()
+                                    .is_some_and(|n| (1..=super::ids::MAX_ID).contains(&n))
+                            }) =>
+                    {
+                        Patch::Value(Value::Array(items.clone()))
+                    }
+                    Patch::Value(_) => {
+                        self.error(
+                            name,
+                            "value_error",
+                            format!("Value error, must be a list of 1 to {max} positive integers"),
+                        );
+                        Patch::Absent
+                    }
+                    Patch::Null => Patch::Null,
+                    Patch::Absent => Patch::Absent,
+                },
+                Kind::List(_) => match self.present(name) {
+                    Patch::Value(v @ Value::Array(_)) => Patch::Value(v.clone()),
+                    Patch::Value(_) => {
+                        self.error(name, "list_type", "Input should be a valid list");
+                        Patch::Absent
+                    }
+                    Patch::Null => Patch::Null,
+                    Patch::Absent => Patch::Absent,
+                },
                 Kind::Enum(values) => match self.string(name, 0, usize::MAX) {
                     Patch::Value(s) if values.contains(&s.as_str()) => Patch::Value(Value::from(s)),
                     Patch::Value(_) => {

@@ -4,8 +4,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -13,17 +12,14 @@ use utoipa_axum::routes;
 use crate::api::auth::{Auth, Caller, Credential};
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::extract::{JsonObject, PathParams};
-use crate::api::openapi::Problem;
 use crate::api::ratelimit::{ip_limited, note_prior, window_key as ratelimit_window};
 use crate::api::AppState;
 use crate::context;
 use crate::domain::auth::{
     self as creds, generate_pat, token_hash, token_prefix, Claims, TokenType, ACCESS_TTL_SECS,
 };
-use crate::domain::user::{
-    is_valid_email, normalize_email, PersonalAccessToken, TokenFamily, User,
-};
-use crate::domain::validate::Patch;
+use crate::domain::user::{normalize_email, PersonalAccessToken, TokenFamily, User};
+use crate::domain::validate::{Kind, Spec};
 use crate::domain::{new_id, Id, Timestamp};
 use crate::store::ratelimit;
 use crate::store::users::REGISTER_EMAIL_INDEX;
@@ -127,43 +123,46 @@ pub struct PersonalAccessTokenCreated {
     token: String,
 }
 
-#[allow(dead_code)]
-#[derive(Deserialize, ToSchema)]
-pub struct RegisterIn {
-    #[schema(max_length = 255, format = Email)]
-    email: String,
-    #[schema(min_length = 8, max_length = 256)]
-    password: String,
-    #[schema(max_length = 255)]
-    full_name: Option<String>,
-}
+const REGISTER: &[Spec] = &[
+    Spec::req("email", Kind::Email),
+    Spec::req("password", Kind::Str { min: 8, max: 256 }),
+    Spec::opt("full_name", Kind::Str { min: 0, max: 255 }),
+];
+crate::record_schema!(
+    /// The email is stored lower-case and must not be registered yet.
+    pub Register: Create = &[REGISTER]
+);
+const LOGIN: &[Spec] = &[
+    Spec::req("email", Kind::Str { min: 1, max: 255 }),
+    Spec::req("password", Kind::Str { min: 1, max: 256 }),
+];
+crate::record_schema!(pub Login: Create = &[LOGIN]);
+const REFRESH: &[Spec] = &[Spec::req("refresh_token", Kind::Str { min: 1, max: 8192 })];
+crate::record_schema!(pub Refresh: Create = &[REFRESH]);
+const TOKEN_CREATE: &[Spec] = &[
+    Spec::req("name", Kind::Str { min: 1, max: 100 }),
+    Spec::opt(
+        "expires_in_days",
+        Kind::Int {
+            min: Some(1),
+            max: Some(365),
+        },
+    ),
+];
+crate::record_schema!(
+    /// expires_in_days absent or null: never expires (a token made with a token never
+    /// outlives it).
+    pub TokenCreate: Create = &[TOKEN_CREATE]
+);
 
-#[allow(dead_code)]
-#[derive(Deserialize, ToSchema)]
-pub struct LoginIn {
-    email: String,
-    #[schema(min_length = 1, max_length = 256)]
-    password: String,
-}
-
-#[allow(dead_code)]
-#[derive(Deserialize, ToSchema)]
-pub struct RefreshIn {
-    refresh_token: String,
-}
-
-#[allow(dead_code)]
-#[derive(Deserialize, ToSchema)]
-pub struct TokenCreateIn {
-    #[schema(min_length = 1, max_length = 100)]
-    name: String,
-    #[schema(minimum = 1, maximum = 365)]
-    expires_in_days: Option<i64>,
+fn text(r: &serde_json::Map<String, serde_json::Value>, k: &str) -> Option<String> {
+    r.get(k).and_then(|v| v.as_str()).map(str::to_string)
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct Message {
-    message: String,
+    #[schema(example = "Successfully logged out")]
+    message: &'static str,
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> ApiResult<T> {
@@ -189,24 +188,20 @@ fn token_pair(state: &AppState, user: &User, family: &str) -> (TokenOut, String)
 }
 
 /// Create an account.
-#[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = RegisterIn,
-    responses((status = 201, body = UserOut), (status = 409, body = Problem), (status = 422, body = Problem), (status = 429, body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = Register,
+    responses((status = 201, body = UserOut, description = "Registered: active, not a superuser"),
+        (status = 409, description = "email_taken: Email already registered"),
+        (status = 429, description = "rate_limited: 5 per hour per client address; carries Retry-After")))]
 async fn register(
     State(state): State<AppState>,
     body: JsonObject,
 ) -> ApiResult<(StatusCode, Json<UserOut>)> {
     let mut f = body.fields();
-    let email = f.req_string("email", 1, 255);
-    if !f.has_error("email") && !is_valid_email(&email) {
-        f.error(
-            "email",
-            "value_error",
-            "value is not a valid email address: An email address must have an @-sign and a domain with a dot",
-        );
-    }
-    let password = f.req_string("password", 8, 256);
-    let full_name = f.string("full_name", 0, 255).value();
+    let r = f.record(REGISTER, true);
     f.finish()?;
+    let email = text(&r, "email").unwrap_or_default();
+    let password = text(&r, "password").unwrap_or_default();
+    let full_name = text(&r, "full_name");
 
     let window = match ratelimit_window() {
         Some(k) => state.store.get(&k).await?,
@@ -246,13 +241,17 @@ async fn register(
 }
 
 /// Log in with email and password: a new token family.
-#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginIn,
-    responses((status = 200, body = TokenOut), (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem), (status = 429, body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = Login,
+    responses((status = 200, body = TokenOut, description = "A new token family; sets last_login"),
+        (status = 401, description = "invalid_credentials: Incorrect email or password; carries WWW-Authenticate: Bearer"),
+        (status = 403, description = "inactive_user: Inactive user account"),
+        (status = 429, description = "rate_limited: 10 per minute per client address; carries Retry-After")))]
 async fn login(State(state): State<AppState>, body: JsonObject) -> ApiResult<Json<TokenOut>> {
     let mut f = body.fields();
-    let email = normalize_email(&f.req_string("email", 1, 255));
-    let password = f.req_string("password", 1, 256);
+    let r = f.record(LOGIN, true);
     f.finish()?;
+    let email = normalize_email(&text(&r, "email").unwrap_or_default());
+    let password = text(&r, "password").unwrap_or_default();
 
     let marker = keys::email_marker(&email);
     let window = ratelimit_window();
@@ -311,12 +310,15 @@ fn token_reused() -> ApiError {
 
 /// Exchange a refresh token for a new pair; the presented token is used up. Presenting a used
 /// token again revokes the whole family.
-#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshIn,
-    responses((status = 200, body = TokenOut), (status = 401, body = Problem), (status = 422, body = Problem), (status = 429, body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = Refresh,
+    responses((status = 200, body = TokenOut, description = "A new pair of the same family; the presented token is used up"),
+        (status = 401, description = "invalid_token (bad, expired), invalid_token_type, token_reused (family revoked), token_revoked, invalid_user; carries WWW-Authenticate: Bearer"),
+        (status = 429, description = "rate_limited: 20 per minute per client address; carries Retry-After")))]
 async fn refresh(State(state): State<AppState>, body: JsonObject) -> ApiResult<Json<TokenOut>> {
     let mut f = body.fields();
-    let token = f.req_string("refresh_token", 1, 8192);
+    let r = f.record(REFRESH, true);
     f.finish()?;
+    let token = text(&r, "refresh_token").unwrap_or_default();
 
     let window = ratelimit_window();
     // An unverifiable token is refused without I/O; the edge still counts the attempt.
@@ -370,18 +372,16 @@ async fn refresh(State(state): State<AppState>, body: JsonObject) -> ApiResult<J
 
 /// The current user.
 #[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth", security(("bearer" = [])),
-    responses((status = 200, body = UserOut), (status = 401, body = Problem), (status = 403, body = Problem)))]
+    responses((status = 200, body = UserOut)))]
 async fn me(Auth(p): Auth) -> Json<UserOut> {
     Json(UserOut::from(&p.user))
 }
 
 /// End the session: revokes the token family of the access token used.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", security(("bearer" = [])),
-    responses((status = 200, body = Message), (status = 400, body = Problem), (status = 401, body = Problem)))]
-async fn logout(
-    State(state): State<AppState>,
-    caller: Caller,
-) -> ApiResult<Json<serde_json::Value>> {
+    responses((status = 200, body = Message, description = "The family of the access token used is revoked"),
+        (status = 400, description = "not_a_session: Logout requires a session token (a personal access token was used)")))]
+async fn logout(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Message>> {
     let Credential::Session { family } = &caller.credential else {
         return Err(ApiError::bad_request(
             "not_a_session",
@@ -390,21 +390,24 @@ async fn logout(
     };
     let p = caller.load(&state).await?;
     state.store.revoke_family(p.id(), family).await?;
-    Ok(Json(json!({"message": "Successfully logged out"})))
+    Ok(Json(Message {
+        message: "Successfully logged out",
+    }))
 }
 
 /// Create a personal access token (shown once).
-#[utoipa::path(post, path = "/api/v1/auth/tokens", tag = "auth", security(("bearer" = [])), request_body = TokenCreateIn,
-    responses((status = 201, body = PersonalAccessTokenCreated), (status = 401, body = Problem), (status = 422, body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/auth/tokens", tag = "auth", security(("bearer" = [])), request_body = TokenCreate,
+    responses((status = 201, body = PersonalAccessTokenCreated, description = "The only response that shows the token")))]
 async fn create_token(
     State(state): State<AppState>,
     caller: Caller,
     body: JsonObject,
 ) -> ApiResult<(StatusCode, Json<PersonalAccessTokenCreated>)> {
     let mut f = body.fields();
-    let name = f.req_string("name", 1, 100);
-    let days = f.int("expires_in_days", Some(1), Some(365));
+    let r = f.record(TOKEN_CREATE, true);
     f.finish()?;
+    let name = text(&r, "name").unwrap_or_default();
+    let days = r.get("expires_in_days").and_then(|v| v.as_i64());
     let p = caller.load(&state).await?;
     let token = generate_pat();
     let now = Timestamp::now();
@@ -415,10 +418,7 @@ async fn create_token(
         token_prefix: token_prefix(&token),
         token_hash: token_hash(&token),
         created_at: now,
-        expires_at: match days {
-            Patch::Value(d) => Some(now.plus_secs(d * 86_400)),
-            _ => None,
-        },
+        expires_at: days.map(|d| now.plus_secs(d * 86_400)),
         last_used_at: None,
         parent_id: None,
     };
@@ -457,7 +457,7 @@ async fn create_token(
 
 /// The caller's unrevoked tokens, newest first.
 #[utoipa::path(get, path = "/api/v1/auth/tokens", tag = "auth", security(("bearer" = [])),
-    responses((status = 200, body = Vec<PersonalAccessTokenOut>), (status = 401, body = Problem)))]
+    responses((status = 200, body = Vec<PersonalAccessTokenOut>, description = "Unrevoked, created_at desc")))]
 async fn list_tokens(
     State(state): State<AppState>,
     Auth(p): Auth,
@@ -471,8 +471,8 @@ async fn list_tokens(
 
 /// Revoke a token at once.
 #[utoipa::path(delete, path = "/api/v1/auth/tokens/{token_id}", tag = "auth", security(("bearer" = [])),
-    params(("token_id" = i64, Path, minimum = 1)),
-    responses((status = 204), (status = 401, body = Problem), (status = 404, body = Problem)))]
+    params(("token_id" = i64, Path)),
+    responses((status = 204, description = "Revoked at once, with the tokens made with it"), (status = 404, description = "token_not_found")))]
 async fn revoke_token(
     State(state): State<AppState>,
     caller: Caller,

@@ -4,7 +4,9 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
+use serde::Serialize;
 use serde_json::{json, Map, Value};
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -12,14 +14,13 @@ use super::body_project;
 use super::jobs::{insert_job, send, JobKind};
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::extract::JsonObject;
-use crate::api::openapi::Problem;
 use crate::api::scope::{ItemAccess, ProjectAccess, ProjectScope};
 use crate::api::AppState;
 use crate::domain::jobs::{
-    job_out, seconds_between, statistics, status_of, JobFacts, JobType, EXPORT_FORMATS,
+    job_out, seconds_between, statistics, status_of, JobFacts, JobStatus, JobType, EXPORT_FORMATS,
     MERGE_STRATEGIES,
 };
-use crate::domain::validate::Patch;
+use crate::domain::validate::{DefaultValue, EnumValues, Kind, Spec};
 use crate::domain::Id;
 use crate::store::kinds::{JOBS, REPOSITORIES};
 use crate::store::records::Record;
@@ -45,49 +46,207 @@ const BATCH_TYPES: [JobType; 3] = [
     JobType::BatchImport,
 ];
 
-/// BatchJobResponse (API.md §8) for a freshly dispatched job, with `extra` fields.
-fn accepted(job: &Record, total_items: usize, extra: Value) -> (StatusCode, Json<Value>) {
-    let mut body = json!({
-        "job_id": job.get("id"),
-        "job_type": job.get("job_type"),
-        "total_items": total_items,
-        "completed_items": 0,
-        "failed_items": 0,
-        "status": "pending",
-        "progress": 0,
-        "started_at": null,
-        "completed_at": null,
-        "results": null,
-        "error": null,
-    });
-    if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
-        b.extend(e.clone());
-    }
-    (StatusCode::ACCEPTED, Json(body))
+/// BatchJobResponse (API.md §8): a freshly created and dispatched batch job.
+#[derive(Serialize, ToSchema)]
+pub struct BatchJob {
+    job_id: Id,
+    job_type: JobType,
+    total_items: usize,
+    /// 0
+    completed_items: usize,
+    /// 0
+    failed_items: usize,
+    /// pending
+    status: JobStatus,
+    /// 0
+    progress: u8,
+    /// null
+    started_at: Option<String>,
+    /// null
+    completed_at: Option<String>,
+    /// null
+    results: Option<Vec<Value>>,
+    /// null
+    error: Option<String>,
 }
 
-fn id_list(f: &mut crate::domain::validate::Fields<'_>, name: &str) -> Vec<Id> {
-    match f.raw(name) {
-        Some(Value::Array(items))
-            if (1..=100).contains(&items.len())
-                && items.iter().all(|v| v.as_u64().is_some_and(|n| n >= 1)) =>
-        {
-            items.iter().filter_map(Value::as_u64).collect()
-        }
-        None | Some(Value::Null) => {
-            f.error(name, "missing", "Field required");
-            Vec::new()
-        }
-        Some(_) => {
-            f.error(
-                name,
-                "value_error",
-                "Value error, must be a list of 1 to 100 positive integers",
-            );
-            Vec::new()
+impl BatchJob {
+    fn of(job: &Record, total_items: usize) -> Self {
+        Self {
+            job_id: job.get("id").and_then(Value::as_u64).unwrap_or_default(),
+            job_type: job
+                .get("job_type")
+                .and_then(Value::as_str)
+                .and_then(JobType::parse)
+                .unwrap_or(JobType::BatchAnalysis),
+            total_items,
+            completed_items: 0,
+            failed_items: 0,
+            status: JobStatus::Pending,
+            progress: 0,
+            started_at: None,
+            completed_at: None,
+            results: None,
+            error: None,
         }
     }
 }
+
+/// BatchJobResponse + the repositories and the queue message id.
+#[derive(Serialize, ToSchema)]
+pub struct BatchAnalyzeAccepted {
+    #[serde(flatten)]
+    job: BatchJob,
+    repository_ids: Vec<Id>,
+    celery_task_id: Option<String>,
+}
+
+/// BatchJobResponse + the format.
+#[derive(Serialize, ToSchema)]
+pub struct BatchExportAccepted {
+    #[serde(flatten)]
+    job: BatchJob,
+    format: String,
+    /// null
+    download_urls: Option<Vec<String>>,
+}
+
+/// BatchJobResponse + counts (0 until the job runs).
+#[derive(Serialize, ToSchema)]
+pub struct BatchImportAccepted {
+    #[serde(flatten)]
+    job: BatchJob,
+    imported_count: usize,
+    skipped_count: usize,
+    failed_count: usize,
+    /// null
+    conflicts: Option<Vec<Value>>,
+}
+
+/// Batch job statistics of a project.
+#[derive(Serialize, ToSchema)]
+pub struct BatchStatistics {
+    total_batches: usize,
+    active_batches: usize,
+    /// Every batch job type as a key.
+    #[schema(schema_with = type_counts)]
+    by_type: Map<String, Value>,
+    /// Every status as a key.
+    #[schema(schema_with = status_counts)]
+    by_status: Map<String, Value>,
+    #[schema(minimum = 0)]
+    average_duration_seconds: Option<f64>,
+    #[schema(minimum = 0, maximum = 100)]
+    success_rate: Option<f64>,
+}
+
+fn type_counts() -> utoipa::openapi::schema::Object {
+    let names: Vec<&str> = BATCH_TYPES.iter().map(|t| t.as_str()).collect();
+    crate::domain::schema::counts(&names)
+}
+
+fn status_counts() -> utoipa::openapi::schema::Object {
+    crate::domain::schema::counts(<JobStatus as EnumValues>::VALUES)
+}
+
+const PARAMETERS: Spec = Spec::opt("parameters", Kind::Obj);
+const TAGS: Spec = Spec::opt("tags", Kind::Obj);
+const ANALYZE: &[Spec] = &[
+    Spec::req("repository_ids", Kind::Ids { max: 100 }),
+    // Stored only.
+    Spec::or(
+        "priority",
+        Kind::Int {
+            min: Some(1),
+            max: Some(10),
+        },
+        DefaultValue::Int(5),
+    ),
+    PARAMETERS,
+    // null = true; false: no job.* event.
+    Spec::opt("notify_on_complete", Kind::Bool),
+    TAGS,
+];
+crate::record_schema!(
+    /// Repositories of the project, analyzed in one job.
+    pub BatchAnalyze: Create = &[ANALYZE, super::PROJECT_ID]
+);
+/// The export format is read as text; a string that is no format is 400 invalid_format,
+/// so the document lists the formats.
+const FORMAT: &str = "format";
+const EXPORT: &[Spec] = &[
+    Spec::req("analysis_ids", Kind::Ids { max: 100 }),
+    // parameters: export_type
+    PARAMETERS,
+    TAGS,
+];
+const EXPORT_FORMAT: &[Spec] = &[Spec::req(FORMAT, Kind::Enum(EXPORT_FORMATS))];
+crate::record_schema!(
+    /// Analyses of the project, exported in one job.
+    pub BatchExport: Create = &[EXPORT, EXPORT_FORMAT, super::PROJECT_ID]
+);
+/// skip, overwrite or merge; absent or null = skip. Read as text: another string is 400
+/// invalid_merge_strategy, so the document lists the strategies.
+const MERGE_STRATEGY: &str = "merge_strategy";
+/// The fields every imported technology must have (non-null, not empty): else 400
+/// missing_fields; the rest is checked when the job runs.
+const IMPORT_REQUIRED: &[&str] = &["title", "domain"];
+const MAX_IMPORT: usize = 1000;
+
+/// Technologies imported in one job.
+pub struct BatchImport;
+impl utoipa::PartialSchema for BatchImport {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use crate::domain::schema::JSON_VALUE;
+        use crate::domain::schema::{field_schema, Mode};
+        use utoipa::openapi::schema::AllOfBuilder;
+        use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, SchemaType, Type};
+        use utoipa::openapi::Ref;
+        // Objects DynamoDB can store (as free-form fields are: non-empty keys, JsonValues).
+        let mut item = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .property_names(Some(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .min_length(Some(1)),
+            ))
+            .additional_properties(Some(Ref::from_schema_name(JSON_VALUE)));
+        for name in IMPORT_REQUIRED {
+            // Any stored value but null and "" (minLength binds strings only).
+            let present = AllOfBuilder::new()
+                .item(Ref::from_schema_name(JSON_VALUE))
+                .item(
+                    ObjectBuilder::new()
+                        .schema_type(SchemaType::from_iter([
+                            Type::String,
+                            Type::Number,
+                            Type::Integer,
+                            Type::Boolean,
+                            Type::Object,
+                            Type::Array,
+                        ]))
+                        .min_length(Some(1)),
+                );
+            item = item.property(*name, present).required(*name);
+        }
+        let mut b = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .property(
+                "technologies",
+                ArrayBuilder::new()
+                    .items(item)
+                    .min_items(Some(1))
+                    .max_items(Some(MAX_IMPORT)),
+            )
+            .required("technologies");
+        let strategy = Spec::opt(MERGE_STRATEGY, Kind::Enum(MERGE_STRATEGIES));
+        for spec in [strategy, TAGS].iter().chain(super::PROJECT_ID) {
+            b = b.property(spec.name, field_schema(spec, Mode::Create));
+        }
+        utoipa::openapi::RefOr::T(b.build().into())
+    }
+}
+impl ToSchema for BatchImport {}
 
 async fn create_and_dispatch(
     state: &AppState,
@@ -111,23 +270,23 @@ async fn create_and_dispatch(
 
 /// Analyze repositories in one job.
 #[utoipa::path(post, path = "/api/v1/batch/analyze", tag = "batch", security(("bearer" = [])),
-    responses((status = 202, description = "BatchJobResponse + {repository_ids, celery_task_id}"), (status = 400, body = Problem), (status = 422, body = Problem)))]
+    params(ProjectScope), request_body = BatchAnalyze,
+    responses((status = 202, body = BatchAnalyzeAccepted, description = "Created and dispatched"),
+        (status = 400, description = "repositories_not_found: Repositories not found: [<ids>]")))]
 async fn batch_analyze(
     State(state): State<AppState>,
     scope: ProjectScope,
     body: JsonObject,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<BatchAnalyzeAccepted>)> {
     let mut f = body.fields();
-    let ids = id_list(&mut f, "repository_ids");
-    let priority = f.int_or("priority", 5, Some(1), Some(10));
-    let mut parameters = f.object("parameters").value().unwrap_or_default();
-    let notify = match f.bool("notify_on_complete") {
-        Patch::Value(b) => b,
-        _ => true,
-    };
-    let tags = f.object("tags").value().unwrap_or_default();
+    let mut r = f.record(ANALYZE, true);
     let body_pid = body_project(&mut f);
     f.finish()?;
+    let ids = ids_of(&r, "repository_ids");
+    let priority = r["priority"].as_i64().unwrap_or(5);
+    let mut parameters = object_of(&mut r, "parameters");
+    let notify = r["notify_on_complete"].as_bool().unwrap_or(true);
+    let tags = object_of(&mut r, "tags");
     let scope = scope.resolve(&state, body_pid, &[]).await?;
     let repo_keys: Vec<_> = ids
         .iter()
@@ -149,29 +308,40 @@ async fn batch_analyze(
     parameters.insert("priority".into(), json!(priority));
     parameters.insert("notify_on_complete".into(), json!(notify));
     let job = create_and_dispatch(&state, scope, JobType::BatchAnalysis, parameters, tags).await?;
-    let task = job.get("celery_task_id").cloned().unwrap_or(Value::Null);
-    Ok(accepted(
-        &job,
-        ids.len(),
-        json!({"repository_ids": ids, "celery_task_id": task}),
+    let task = job
+        .get("celery_task_id")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(BatchAnalyzeAccepted {
+            job: BatchJob::of(&job, ids.len()),
+            repository_ids: ids,
+            celery_task_id: task,
+        }),
     ))
 }
 
 /// Export analyses in one job.
 #[utoipa::path(post, path = "/api/v1/batch/export", tag = "batch", security(("bearer" = [])),
-    responses((status = 202, description = "BatchJobResponse + {format, download_urls}"), (status = 400, body = Problem), (status = 422, body = Problem)))]
+    params(ProjectScope), request_body = BatchExport,
+    responses((status = 202, body = BatchExportAccepted, description = "Created and dispatched"),
+        (status = 400, description = "invalid_format: Invalid export format '<f>'. Must be one of: sarif, html, csv, excel, json; analyses_not_found: Analyses not found: [<ids>]"),
+        (status = 429, description = "rate_limited: 5 per minute per user, shared with POST /export/batch")))]
 async fn batch_export(
     State(state): State<AppState>,
     scope: ProjectScope,
     body: JsonObject,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<BatchExportAccepted>)> {
     let mut f = body.fields();
-    let ids = id_list(&mut f, "analysis_ids");
-    let format = f.req_string("format", 1, 50);
-    let parameters = f.object("parameters").value().unwrap_or_default();
-    let tags = f.object("tags").value().unwrap_or_default();
+    let mut r = f.record(EXPORT, true);
+    // The format is read as text: a string that is no format is 400 invalid_format.
+    let format = f.req_string(FORMAT, 1, 50);
     let body_pid = body_project(&mut f);
     f.finish()?;
+    let ids = ids_of(&r, "analysis_ids");
+    let parameters = object_of(&mut r, "parameters");
+    let tags = object_of(&mut r, "tags");
     if !EXPORT_FORMATS.contains(&format.as_str()) {
         return Err(ApiError::bad_request(
             "invalid_format",
@@ -202,27 +372,39 @@ async fn batch_export(
     p.insert("analysis_ids".into(), json!(ids));
     p.insert("format".into(), json!(format));
     let job = create_and_dispatch(&state, scope, JobType::BatchExport, p, tags).await?;
-    Ok(accepted(
-        &job,
-        ids.len(),
-        json!({"format": format, "download_urls": null}),
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(BatchExportAccepted {
+            job: BatchJob::of(&job, ids.len()),
+            format,
+            download_urls: None,
+        }),
     ))
 }
 
 /// Import technologies in one job (skip / overwrite / merge on title conflicts).
 #[utoipa::path(post, path = "/api/v1/batch/import", tag = "batch", security(("bearer" = [])),
-    responses((status = 202, description = "BatchJobResponse + {imported_count, skipped_count, failed_count, conflicts}"), (status = 400, body = Problem), (status = 422, body = Problem)))]
+    params(ProjectScope), request_body = BatchImport,
+    responses((status = 202, body = BatchImportAccepted, description = "Created and dispatched"),
+        (status = 400, description = "invalid_merge_strategy: Invalid merge strategy '<s>'. Must be one of: skip, overwrite, merge; missing_fields: Technology at index <i> missing required fields: <names>")))]
 async fn batch_import(
     State(state): State<AppState>,
     scope: ProjectScope,
     body: JsonObject,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<BatchImportAccepted>)> {
     let mut f = body.fields();
     let technologies = match f.raw("technologies") {
-        Some(Value::Array(items))
-            if (1..=1000).contains(&items.len()) && items.iter().all(Value::is_object) =>
+        Some(v @ Value::Array(items))
+            if (1..=MAX_IMPORT).contains(&items.len()) && items.iter().all(Value::is_object) =>
         {
-            items.clone()
+            // Stored in the job's parameters: what DynamoDB cannot store is refused here.
+            match crate::domain::validate::storable(v) {
+                Ok(()) => items.clone(),
+                Err(msg) => {
+                    f.error("technologies", "value_error", msg);
+                    Vec::new()
+                }
+            }
         }
         None | Some(Value::Null) => {
             f.error("technologies", "missing", "Field required");
@@ -238,10 +420,11 @@ async fn batch_import(
         }
     };
     let strategy = f
-        .string("merge_strategy", 0, 50)
+        .string(MERGE_STRATEGY, 0, 50)
         .value()
         .unwrap_or_else(|| "skip".into());
-    let tags = f.object("tags").value().unwrap_or_default();
+    let mut r = f.record(&[TAGS], false);
+    let tags = object_of(&mut r, "tags");
     let body_pid = body_project(&mut f);
     f.finish()?;
     if !MERGE_STRATEGIES.contains(&strategy.as_str()) {
@@ -251,8 +434,9 @@ async fn batch_import(
         ));
     }
     for (i, t) in technologies.iter().enumerate() {
-        let missing: Vec<&str> = ["title", "domain"]
-            .into_iter()
+        let missing: Vec<&str> = IMPORT_REQUIRED
+            .iter()
+            .copied()
             .filter(|k| {
                 t.get(*k)
                     .is_none_or(|v| v.is_null() || v.as_str() == Some(""))
@@ -279,21 +463,26 @@ async fn batch_import(
         tags,
     )
     .await?;
-    Ok(accepted(
-        &job,
-        total,
-        json!({"imported_count": 0, "skipped_count": 0, "failed_count": 0, "conflicts": null}),
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(BatchImportAccepted {
+            job: BatchJob::of(&job, total),
+            imported_count: 0,
+            skipped_count: 0,
+            failed_count: 0,
+            conflicts: None,
+        }),
     ))
 }
 
 /// Batch job statistics of the project.
 #[utoipa::path(get, path = "/api/v1/batch/statistics", tag = "batch", security(("bearer" = [])),
-    params(("project_id" = Option<i64>, Query)),
-    responses((status = 200, description = "{total_batches, active_batches, by_type, by_status, average_duration_seconds, success_rate}"), (status = 403, body = Problem)))]
+    params(ProjectScope),
+    responses((status = 200, body = BatchStatistics)))]
 async fn batch_statistics(
     State(state): State<AppState>,
     scope: ProjectScope,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<BatchStatistics>> {
     let scope = scope.resolve(&state, None, &[]).await?;
     let batches: Vec<Record> = state
         .store
@@ -324,22 +513,34 @@ async fn batch_statistics(
             (t.as_str().to_string(), json!(n))
         })
         .collect();
-    Ok(Json(json!({
-        "total_batches": s["total"],
-        "active_batches": s["active_jobs"],
-        "by_type": by_type,
-        "by_status": s["by_status"],
-        "average_duration_seconds": s["average_duration_seconds"],
-        "success_rate": s["success_rate"],
-    })))
+    Ok(Json(BatchStatistics {
+        total_batches: s.total,
+        active_batches: s.active_jobs,
+        by_type,
+        by_status: s.by_status,
+        average_duration_seconds: s.average_duration_seconds,
+        success_rate: s.success_rate,
+    }))
 }
 
 /// Any job by id.
 #[utoipa::path(get, path = "/api/v1/batch/jobs/{job_id}", tag = "batch", security(("bearer" = [])),
-    params(("job_id" = i64, Path, minimum = 1)),
-    responses((status = 200, description = "Job"), (status = 404, body = Problem)))]
+    params(("job_id" = i64, Path)),
+    responses((status = 200, body = super::jobs::Job, description = "A job of any type"), (status = 404, description = "job_not_found")))]
 async fn batch_job(item: ItemAccess<JobKind>) -> Json<Value> {
     Json(job_out(&item.record))
 }
 
-use crate::domain::validate::EnumValues;
+fn ids_of(r: &Map<String, Value>, name: &str) -> Vec<Id> {
+    r.get(name)
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_u64).collect())
+        .unwrap_or_default()
+}
+
+fn object_of(r: &mut Map<String, Value>, name: &str) -> Map<String, Value> {
+    match r.remove(name) {
+        Some(Value::Object(m)) => m,
+        _ => Map::new(),
+    }
+}

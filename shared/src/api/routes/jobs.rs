@@ -11,16 +11,16 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{body_project, overlay, shape, update_retrying};
+use super::{body_project, overlay, update_retrying};
 use crate::api::error::{ApiError, ApiResult};
-use crate::api::extract::{JsonObject, QueryMap};
-use crate::api::openapi::Problem;
+use crate::api::extract::{page_specs, JsonObject, Page, QueryMap};
 use crate::api::scope::{ItemAccess, ItemKind, ProjectScope};
 use crate::api::AppState;
 use crate::domain::jobs::{
-    statistics, transition, validate_parameters, JobFacts, JobStatus, JobType, TransitionError,
+    statistics, transition, validate_parameters, JobFacts, JobStatistics, JobStatus, JobType,
+    TransitionError, OUT,
 };
-use crate::domain::validate::{EnumValues, Kind, Patch, Spec};
+use crate::domain::validate::{DefaultValue, EnumValues, Kind, Patch, Spec};
 use crate::domain::{Id, Timestamp};
 use crate::live;
 use crate::store::kinds::JOBS;
@@ -47,46 +47,146 @@ impl ItemKind for JobKind {
 
 use crate::domain::jobs::{job_out, seconds_between, status_of};
 
-/// Job (documentation shape).
-#[allow(dead_code)]
-#[derive(Serialize, ToSchema)]
-pub struct Job {
-    id: Id,
-    project_id: Id,
-    #[schema(example = "batch_import")]
-    job_type: String,
-    #[schema(example = "pending")]
-    status: String,
-    progress: i64,
-    current_step: Option<String>,
-    parameters: Map<String, Value>,
-    tags: Map<String, Value>,
-    result: Option<Map<String, Value>>,
-    error: Option<String>,
-    created_by: Option<Id>,
-    /// Queue message id of the last dispatch (name kept for existing clients).
-    celery_task_id: Option<String>,
-    #[schema(format = DateTime)]
-    created_at: String,
-    #[schema(format = DateTime)]
-    started_at: Option<String>,
-    #[schema(format = DateTime)]
-    completed_at: Option<String>,
-    duration_seconds: Option<f64>,
-}
+crate::record_schema!(pub Job: Response = &[OUT]);
 
-#[allow(dead_code)]
+/// A page of jobs.
 #[derive(Serialize, ToSchema)]
 pub struct JobList {
-    jobs: Vec<Job>,
+    #[schema(value_type = Vec<Job>)]
+    jobs: Vec<Value>,
     total: usize,
     skip: usize,
     limit: usize,
 }
 
+/// A job's progress (API.md §19).
+const PROGRESS_OUT: &[Spec] = &[
+    Spec::req("job_id", Kind::Id),
+    Spec::req("status", Kind::Enum(<JobStatus as EnumValues>::VALUES)),
+    Spec::req(
+        "progress",
+        Kind::Int {
+            min: Some(0),
+            max: Some(100),
+        },
+    ),
+    Spec::opt("current_step", Kind::Str { min: 0, max: 255 }),
+    Spec::req("created_at", Kind::Ts),
+    Spec::opt("started_at", Kind::Ts),
+    Spec::opt("completed_at", Kind::Ts),
+    Spec::opt("duration_seconds", Kind::Num { min: 0.0 }),
+    Spec::req("is_terminal", Kind::Bool),
+    Spec::req("is_active", Kind::Bool),
+];
+crate::record_schema!(pub JobProgress: Response = &[PROGRESS_OUT]);
+
+const TAGS: Spec = Spec::opt("tags", Kind::Obj);
+
+/// JobCreate: job_type, and the parameters that type takes (API.md §7 table); tags; the
+/// optional body project_id. One branch per job type.
+pub struct JobCreate;
+impl utoipa::PartialSchema for JobCreate {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use crate::domain::jobs::{parameters_optional, parameters_schema};
+        use crate::domain::schema::{field_schema, Mode};
+        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+        let mut one_of = OneOfBuilder::new();
+        for t in <JobType as EnumValues>::VALUES {
+            let Some(job_type) = JobType::parse(t) else {
+                continue;
+            };
+            let mut parameters = parameters_schema(job_type);
+            let optional = parameters_optional(job_type);
+            if optional {
+                if let utoipa::openapi::schema::Schema::Object(o) = &mut parameters {
+                    o.schema_type =
+                        utoipa::openapi::schema::SchemaType::from_iter([Type::Object, Type::Null]);
+                }
+            }
+            let mut b = ObjectBuilder::new()
+                .schema_type(Type::Object)
+                .property(
+                    "job_type",
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .enum_values(Some([*t])),
+                )
+                .required("job_type")
+                .property("parameters", parameters)
+                .property("tags", field_schema(&TAGS, Mode::Create));
+            for spec in super::PROJECT_ID {
+                b = b.property(spec.name, field_schema(spec, Mode::Create));
+            }
+            if !optional {
+                b = b.required("parameters");
+            }
+            one_of = one_of.item(b.build());
+        }
+        utoipa::openapi::schema::Schema::OneOf(one_of.build()).into()
+    }
+}
+impl ToSchema for JobCreate {}
+
+/// What a PATCH may change.
+const UPDATE: &[Spec] = &[
+    Spec::or(
+        "status",
+        Kind::Enum(<JobStatus as EnumValues>::VALUES),
+        DefaultValue::Str("pending"),
+    ),
+    Spec::or(
+        "progress",
+        Kind::Int {
+            min: Some(0),
+            max: Some(100),
+        },
+        DefaultValue::Int(0),
+    ),
+    Spec::opt("current_step", Kind::Str { min: 0, max: 255 }),
+    Spec::opt("result", Kind::Obj),
+    Spec::opt(
+        "error",
+        Kind::Str {
+            min: 0,
+            max: 100_000,
+        },
+    ),
+    Spec::opt(
+        "traceback",
+        Kind::Str {
+            min: 0,
+            max: 100_000,
+        },
+    ),
+];
+crate::record_schema!(
+    /// Terminal jobs never change status (409 job_terminal).
+    pub JobUpdate: Update = &[UPDATE]
+);
+
+const PAGE: [Spec; 2] = page_specs(100, 1000);
+const FILTERS: &[Spec] = &[
+    Spec::opt(
+        "status_filter",
+        Kind::Enum(<JobStatus as EnumValues>::VALUES),
+    ),
+    Spec::opt("job_type", Kind::Enum(<JobType as EnumValues>::VALUES)),
+];
+crate::query_params!(pub JobQuery [FILTERS, &PAGE]);
+const DISPATCH: &[Spec] = &[Spec::or(
+    "delay_seconds",
+    Kind::Int {
+        min: Some(0),
+        max: Some(3600),
+    },
+    DefaultValue::Int(0),
+)];
+crate::query_params!(pub DispatchQuery [DISPATCH]);
+
 /// Create a job (pending, not dispatched); its parameters are checked against its type.
-#[utoipa::path(post, path = "/api/v1/jobs", tag = "jobs", security(("bearer" = [])), request_body = Job,
-    responses((status = 201, body = Job), (status = 400, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/jobs", tag = "jobs", security(("bearer" = [])),
+    params(ProjectScope), request_body = JobCreate,
+    responses((status = 201, body = Job, description = "Pending, not dispatched; created_by = caller")))]
 async fn create_job(
     State(state): State<AppState>,
     scope: ProjectScope,
@@ -102,7 +202,12 @@ async fn create_job(
         }
     };
     let parameters = f.object("parameters").value().unwrap_or_default();
-    let tags = f.object("tags").value().unwrap_or_default();
+    let tags = f.record(&[TAGS], false);
+    let tags = tags
+        .get("tags")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
     let body_pid = body_project(&mut f);
     if let Some(t) = job_type {
         if !f.has_error("parameters") {
@@ -172,24 +277,16 @@ fn newest_first(jobs: &mut [Record]) {
 
 /// A project's jobs, newest first.
 #[utoipa::path(get, path = "/api/v1/jobs", tag = "jobs", security(("bearer" = [])),
-    params(("project_id" = Option<i64>, Query), ("status_filter" = Option<String>, Query), ("job_type" = Option<String>, Query),
-           ("skip" = Option<i64>, Query, minimum = 0), ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000)),
-    responses((status = 200, body = JobList), (status = 400, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
+    params(JobQuery, ProjectScope),
+    responses((status = 200, body = JobList, description = "created_at desc")))]
 async fn list_jobs(
     State(state): State<AppState>,
     scope: ProjectScope,
     query: QueryMap,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<JobList>> {
     let mut f = query.fields();
-    let skip = f.int_or("skip", 0, Some(0), None) as usize;
-    let limit = f.int_or("limit", 100, Some(1), Some(1000)) as usize;
-    let filters = f.record(
-        &[
-            Spec::opt("status_filter", Kind::Enum(JobStatus::VALUES)),
-            Spec::opt("job_type", Kind::Enum(JobType::VALUES)),
-        ],
-        false,
-    );
+    let Page { skip, limit } = Page::read(&mut f, &PAGE);
+    let filters = f.record(FILTERS, false);
     f.finish()?;
     let scope = scope.resolve(&state, None, &[]).await?;
     let mut jobs: Vec<Record> = state
@@ -209,15 +306,18 @@ async fn list_jobs(
     newest_first(&mut jobs);
     let total = jobs.len();
     let page: Vec<Value> = jobs.iter().skip(skip).take(limit).map(job_out).collect();
-    Ok(Json(
-        json!({"jobs": page, "total": total, "skip": skip, "limit": limit}),
-    ))
+    Ok(Json(JobList {
+        jobs: page,
+        total,
+        skip,
+        limit,
+    }))
 }
 
 /// One job.
 #[utoipa::path(get, path = "/api/v1/jobs/{job_id}", tag = "jobs", security(("bearer" = [])),
-    params(("job_id" = i64, Path, minimum = 1)),
-    responses((status = 200, body = Job), (status = 404, body = Problem)))]
+    params(("job_id" = i64, Path)),
+    responses((status = 200, body = Job), (status = 404, description = "job_not_found")))]
 async fn get_job(item: ItemAccess<JobKind>) -> Json<Value> {
     Json(job_out(&item.record))
 }
@@ -295,48 +395,16 @@ async fn change_job(
 
 /// Update a job's status, progress, step, result or error. PUT is accepted as PATCH.
 #[utoipa::path(patch, path = "/api/v1/jobs/{job_id}", tag = "jobs", security(("bearer" = [])),
-    params(("job_id" = i64, Path, minimum = 1)), request_body = Job,
-    responses((status = 200, body = Job), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    params(("job_id" = i64, Path)), request_body = JobUpdate,
+    responses((status = 200, body = Job, description = "Updated; pushes job_update"), (status = 404, description = "job_not_found"),
+        (status = 409, description = "job_terminal: Job <id> is already in terminal state: <status> (a status change of a finished job)")))]
 async fn update_job(
     State(state): State<AppState>,
     item: ItemAccess<JobKind>,
     body: JsonObject,
 ) -> ApiResult<Json<Value>> {
     let mut f = body.fields();
-    let changes = f.record(
-        &[
-            Spec::or(
-                "status",
-                Kind::Enum(JobStatus::VALUES),
-                crate::domain::validate::DefaultValue::Str("pending"),
-            ),
-            Spec::or(
-                "progress",
-                Kind::Int {
-                    min: Some(0),
-                    max: Some(100),
-                },
-                crate::domain::validate::DefaultValue::Int(0),
-            ),
-            Spec::opt("current_step", Kind::Str { min: 0, max: 255 }),
-            Spec::opt("result", Kind::Obj),
-            Spec::opt(
-                "error",
-                Kind::Str {
-                    min: 0,
-                    max: 100_000,
-                },
-            ),
-            Spec::opt(
-                "traceback",
-                Kind::Str {
-                    min: 0,
-                    max: 100_000,
-                },
-            ),
-        ],
-        false,
-    );
+    let changes = f.record(UPDATE, false);
     f.finish()?;
     let id = item.id;
     let requested = changes
@@ -363,8 +431,8 @@ async fn update_job(
 
 /// Delete a job (not while it runs).
 #[utoipa::path(delete, path = "/api/v1/jobs/{job_id}", tag = "jobs", security(("bearer" = [])),
-    params(("job_id" = i64, Path, minimum = 1)),
-    responses((status = 204), (status = 400, body = Problem), (status = 404, body = Problem)))]
+    params(("job_id" = i64, Path)),
+    responses((status = 204), (status = 400, description = "job_running: Cannot delete running job <id>. Cancel it first."), (status = 404, description = "job_not_found")))]
 async fn delete_job(
     State(state): State<AppState>,
     item: ItemAccess<JobKind>,
@@ -401,8 +469,9 @@ async fn delete_job(
 
 /// Cancel a job: workers stop at their next checkpoint.
 #[utoipa::path(post, path = "/api/v1/jobs/{job_id}/cancel", tag = "jobs", security(("bearer" = [])),
-    params(("job_id" = i64, Path, minimum = 1)),
-    responses((status = 200, body = Job), (status = 400, body = Problem), (status = 404, body = Problem)))]
+    params(("job_id" = i64, Path)),
+    responses((status = 200, body = Job, description = "Cancelled (completed_at now); pushes job_cancelled"), (status = 400, description = "job_terminal: Job <id> is already in terminal state: <status>"),
+        (status = 404, description = "job_not_found")))]
 async fn cancel_job(
     State(state): State<AppState>,
     item: ItemAccess<JobKind>,
@@ -433,16 +502,18 @@ async fn cancel_job(
 
 /// Send a pending job to its type's queue (optionally delayed).
 #[utoipa::path(post, path = "/api/v1/jobs/{job_id}/dispatch", tag = "jobs", security(("bearer" = [])),
-    params(("job_id" = i64, Path, minimum = 1), ("delay_seconds" = Option<i64>, Query, minimum = 0, maximum = 3600)),
-    responses((status = 200, body = Job), (status = 400, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+    params(("job_id" = i64, Path), DispatchQuery),
+    responses((status = 200, body = Job, description = "Queued (still pending, celery_task_id set); pushes job_dispatched"),
+        (status = 400, description = "job_not_pending: Job <id> cannot be dispatched (status: <status>)"), (status = 404, description = "job_not_found")))]
 async fn dispatch_job(
     State(state): State<AppState>,
     item: ItemAccess<JobKind>,
     query: QueryMap,
 ) -> ApiResult<Json<Value>> {
     let mut f = query.fields();
-    let delay = f.int_or("delay_seconds", 0, Some(0), Some(3600));
+    let q = f.record(DISPATCH, true);
     f.finish()?;
+    let delay = q["delay_seconds"].as_i64().unwrap_or(0);
     let id = item.id;
     let not_pending = |s: JobStatus| {
         ApiError::bad_request(
@@ -508,34 +579,27 @@ pub(crate) async fn send(
 
 /// A job's progress.
 #[utoipa::path(get, path = "/api/v1/jobs/{job_id}/progress", tag = "jobs", security(("bearer" = [])),
-    params(("job_id" = i64, Path, minimum = 1)),
-    responses((status = 200, description = "JobProgress"), (status = 404, body = Problem)))]
+    params(("job_id" = i64, Path)),
+    responses((status = 200, body = JobProgress), (status = 404, description = "job_not_found")))]
 async fn job_progress(item: ItemAccess<JobKind>) -> Json<Value> {
-    let r = &item.record;
-    let status = status_of(r);
-    let mut v = shape(
-        r,
-        &[
-            "status",
-            "progress",
-            "current_step",
-            "created_at",
-            "started_at",
-            "completed_at",
-        ],
-    );
-    v["job_id"] = json!(item.id);
-    v["duration_seconds"] = json!(seconds_between(r, "started_at", "completed_at"));
-    v["is_terminal"] = json!(status.is_terminal());
-    v["is_active"] = json!(status.is_active());
-    Json(v)
+    let mut r = item.record;
+    let status = status_of(&r);
+    let duration = seconds_between(&r, "started_at", "completed_at");
+    r.insert("job_id".into(), json!(item.id));
+    r.insert("duration_seconds".into(), json!(duration));
+    r.insert("is_terminal".into(), json!(status.is_terminal()));
+    r.insert("is_active".into(), json!(status.is_active()));
+    Json(crate::domain::shape_of(&r, &[PROGRESS_OUT]))
 }
 
 /// Pending and running jobs.
 #[utoipa::path(get, path = "/api/v1/jobs/active/list", tag = "jobs", security(("bearer" = [])),
-    params(("project_id" = Option<i64>, Query)),
-    responses((status = 200, body = JobList), (status = 400, body = Problem), (status = 403, body = Problem)))]
-async fn active_jobs(State(state): State<AppState>, scope: ProjectScope) -> ApiResult<Json<Value>> {
+    params(ProjectScope),
+    responses((status = 200, body = JobList, description = "Pending and running jobs, newest first; skip 0, limit = total")))]
+async fn active_jobs(
+    State(state): State<AppState>,
+    scope: ProjectScope,
+) -> ApiResult<Json<JobList>> {
     let scope = scope.resolve(&state, None, &[]).await?;
     let mut jobs: Vec<Record> = state
         .store
@@ -546,19 +610,22 @@ async fn active_jobs(State(state): State<AppState>, scope: ProjectScope) -> ApiR
         .collect();
     newest_first(&mut jobs);
     let total = jobs.len();
-    Ok(Json(
-        json!({"jobs": jobs.iter().map(job_out).collect::<Vec<_>>(), "total": total, "skip": 0, "limit": total}),
-    ))
+    Ok(Json(JobList {
+        jobs: jobs.iter().map(job_out).collect(),
+        total,
+        skip: 0,
+        limit: total,
+    }))
 }
 
 /// Counts by status, success rate, average duration, active jobs.
 #[utoipa::path(get, path = "/api/v1/jobs/statistics/summary", tag = "jobs", security(("bearer" = [])),
-    params(("project_id" = Option<i64>, Query)),
-    responses((status = 200, description = "{total, by_status, success_rate, average_duration_seconds, active_jobs}"), (status = 400, body = Problem), (status = 403, body = Problem)))]
+    params(ProjectScope),
+    responses((status = 200, body = JobStatistics)))]
 async fn job_statistics(
     State(state): State<AppState>,
     scope: ProjectScope,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<JobStatistics>> {
     let scope = scope.resolve(&state, None, &[]).await?;
     let facts: Vec<JobFacts> = state
         .store

@@ -9,13 +9,12 @@ use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
-use serde_json::{json, Value};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::api::auth::Auth;
-use crate::api::openapi::{spec, Problem, DOCS_HTML};
+use crate::api::openapi::DOCS_HTML;
 use crate::api::AppState;
 use crate::domain::Timestamp;
 
@@ -71,8 +70,46 @@ async fn health() -> Json<Health> {
 
 const COMPONENT_TIMEOUT: Duration = Duration::from_secs(2);
 
+crate::string_enum!(
+    /// A component's or the whole service's health.
+    HealthStatus { Healthy = "healthy", Degraded = "degraded", Unhealthy = "unhealthy" }
+);
+
+/// One dependency's check: `{status, response_time_ms, timestamp}`, or when unhealthy
+/// `{status, error, timestamp}`.
+#[derive(Serialize, ToSchema)]
+pub struct ComponentHealth {
+    status: HealthStatus,
+    /// Absent when unhealthy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_time_ms: Option<f64>,
+    /// `<component> unavailable`; only when unhealthy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    #[schema(value_type = String, format = DateTime)]
+    timestamp: Timestamp,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Components {
+    database: ComponentHealth,
+    queue: ComponentHealth,
+    storage: ComponentHealth,
+}
+
+/// Readiness (API.md §17): unhealthy (503) if a component is, healthy if all are, else
+/// degraded.
+#[derive(Serialize, ToSchema)]
+pub struct HealthReport {
+    status: HealthStatus,
+    #[schema(value_type = String, format = DateTime)]
+    timestamp: Timestamp,
+    response_time_ms: f64,
+    components: Components,
+}
+
 /// Times one dependency check: healthy, degraded (slower than 2 s) or unhealthy.
-async fn component<F, E>(name: &str, check: F) -> (String, Value)
+async fn component<F, E>(name: &str, check: F) -> ComponentHealth
 where
     F: std::future::Future<Output = Result<(), E>>,
     E: std::fmt::Display,
@@ -80,21 +117,29 @@ where
     let started = Instant::now();
     let outcome = tokio::time::timeout(COMPONENT_TIMEOUT, check).await;
     let ms = (started.elapsed().as_secs_f64() * 1000.0 * 100.0).round() / 100.0;
-    let now = Timestamp::now().to_rfc3339();
-    let value = match outcome {
-        Ok(Ok(())) => json!({"status": "healthy", "response_time_ms": ms, "timestamp": now}),
+    let (status, response_time_ms, error) = match outcome {
+        Ok(Ok(())) => (HealthStatus::Healthy, Some(ms), None),
         Ok(Err(e)) => {
             tracing::warn!(component = name, error = %e, "health check failed");
-            json!({"status": "unhealthy", "error": format!("{name} unavailable"), "timestamp": now})
+            (
+                HealthStatus::Unhealthy,
+                None,
+                Some(format!("{name} unavailable")),
+            )
         }
-        Err(_) => json!({"status": "degraded", "response_time_ms": ms, "timestamp": now}),
+        Err(_) => (HealthStatus::Degraded, Some(ms), None),
     };
-    (name.to_string(), value)
+    ComponentHealth {
+        status,
+        response_time_ms,
+        error,
+        timestamp: Timestamp::now(),
+    }
 }
 
 /// Readiness of DynamoDB, SQS and S3.
 #[utoipa::path(get, path = "/health/detailed", tag = "meta", security(("bearer" = [])),
-    responses((status = 200, description = "healthy or degraded"), (status = 503, description = "a component is unhealthy"), (status = 401, body = Problem)))]
+    responses((status = 200, body = HealthReport, description = "healthy or degraded"), (status = 503, body = HealthReport, description = "a component is unhealthy")))]
 async fn health_detailed(State(state): State<AppState>, _auth: Auth) -> Response {
     let started = Instant::now();
     let aws = &state.aws;
@@ -144,24 +189,25 @@ async fn health_detailed(State(state): State<AppState>, _auth: Auth) -> Response
                 .map_err(|e| aws_sdk_s3::error::DisplayErrorContext(e).to_string())
         }),
     );
-    let statuses: Vec<String> = [&db, &queue, &storage]
-        .iter()
-        .map(|(_, v)| v["status"].as_str().unwrap_or("unhealthy").to_string())
-        .collect();
-    let overall = if statuses.iter().any(|s| s == "unhealthy") {
-        "unhealthy"
-    } else if statuses.iter().all(|s| s == "healthy") {
-        "healthy"
+    let statuses = [db.status, queue.status, storage.status];
+    let overall = if statuses.contains(&HealthStatus::Unhealthy) {
+        HealthStatus::Unhealthy
+    } else if statuses.iter().all(|s| *s == HealthStatus::Healthy) {
+        HealthStatus::Healthy
     } else {
-        "degraded"
+        HealthStatus::Degraded
     };
-    let body = json!({
-        "status": overall,
-        "timestamp": Timestamp::now().to_rfc3339(),
-        "response_time_ms": (started.elapsed().as_secs_f64() * 1000.0 * 100.0).round() / 100.0,
-        "components": {db.0: db.1, queue.0: queue.1, storage.0: storage.1},
-    });
-    let status = if overall == "unhealthy" {
+    let body = HealthReport {
+        status: overall,
+        timestamp: Timestamp::now(),
+        response_time_ms: (started.elapsed().as_secs_f64() * 1000.0 * 100.0).round() / 100.0,
+        components: Components {
+            database: db,
+            queue,
+            storage,
+        },
+    };
+    let status = if overall == HealthStatus::Unhealthy {
         StatusCode::SERVICE_UNAVAILABLE
     } else {
         StatusCode::OK
@@ -170,16 +216,17 @@ async fn health_detailed(State(state): State<AppState>, _auth: Auth) -> Response
 }
 
 /// This document.
-#[utoipa::path(get, path = "/openapi.json", tag = "meta", responses((status = 200, description = "OpenAPI 3.1 document")))]
+#[utoipa::path(get, path = "/openapi.json", tag = "meta", responses((status = 200, body = Object, content_type = "application/json", description = "OpenAPI 3.1 document")))]
 async fn openapi_json() -> Response {
-    match spec().to_json() {
-        Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
-        Err(e) => crate::api::ApiError::internal(e).into_response(),
-    }
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        crate::api::openapi::document(),
+    )
+        .into_response()
 }
 
 /// Swagger UI for `/openapi.json`.
-#[utoipa::path(get, path = "/docs", tag = "meta", responses((status = 200, description = "HTML page")))]
+#[utoipa::path(get, path = "/docs", tag = "meta", responses((status = 200, body = String, content_type = "text/html", description = "HTML page")))]
 async fn docs() -> Html<&'static str> {
     Html(DOCS_HTML)
 }

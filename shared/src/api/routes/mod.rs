@@ -12,16 +12,24 @@ pub mod technologies;
 
 use serde_json::{Map, Value};
 
-use crate::domain::validate::{Fields, Patch};
+use crate::domain::validate::{Fields, Kind, Spec};
 use crate::domain::Id;
 
-pub(crate) use crate::domain::shape;
+/// The optional body `project_id` of a collection write: 0 or null = absent, else an id; a
+/// project named by X-Project-ID or the query too must be the same (API.md §0.3).
+pub(crate) const PROJECT_ID: &[Spec] = &[Spec::opt(
+    "project_id",
+    Kind::Int {
+        min: Some(0),
+        max: Some(crate::domain::ids::MAX_ID as i64),
+    },
+)];
 
 /// The optional body `project_id` of a collection write (0 = absent).
 pub(crate) fn body_project(f: &mut Fields<'_>) -> Option<Id> {
-    match f.int("project_id", Some(0), None) {
-        Patch::Value(n) if n > 0 => Some(n as Id),
-        _ => None,
+    match f.record(PROJECT_ID, false).get("project_id") {
+        Some(v) => v.as_u64().filter(|n| *n > 0),
+        None => None,
     }
 }
 

@@ -3,21 +3,22 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+use serde_json::{Map, Value};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::api::auth::Caller;
 use crate::api::error::{ApiError, ApiResult};
-use crate::api::extract::{JsonObject, Page, PathParams, QueryMap};
-use crate::api::openapi::Problem;
+use crate::api::extract::{page_specs, JsonObject, Page, PathParams, QueryMap};
 use crate::api::scope::ProjectPath;
 use crate::api::AppState;
 use crate::domain::project::{
-    is_valid_github_token, Membership, Project, ProjectCounters, ProjectRole,
+    Membership, Project, ProjectCounters, ProjectRole, GITHUB_TOKEN_PATTERN,
 };
-use crate::domain::validate::{Fields, Patch};
+use crate::domain::schema::Mode;
+use crate::domain::validate::{EnumValues, Kind, Patch, Spec};
 use crate::domain::{new_id, Id, Timestamp};
 use crate::store::projects::{
     ProjectChanges, CREATE_NAME_MARKER_INDEX, REMOVE_OWNER_GUARD_INDEX, UPDATE_NAME_MARKER_INDEX,
@@ -115,38 +116,49 @@ impl From<&Membership> for MemberOut {
     }
 }
 
-#[allow(dead_code)]
-#[derive(Deserialize, ToSchema)]
-pub struct ProjectCreateIn {
-    #[schema(min_length = 1, max_length = 255)]
-    name: String,
-    /// Free text.
-    #[schema(min_length = 1, max_length = 255)]
-    owner: String,
-    description: Option<String>,
-    /// Write-only GitHub token (ghp_…, github_pat_…).
-    github_token: Option<String>,
-}
+/// Write-only; stored KMS-encrypted, never returned (has_github_token); null removes it.
+const GITHUB_TOKEN: Spec = Spec::opt(
+    "github_token",
+    Kind::Pattern {
+        min: 1,
+        max: 300,
+        pattern: GITHUB_TOKEN_PATTERN,
+        msg: "Invalid GitHub token format",
+    },
+);
+const NAME: Spec = Spec::req("name", Kind::Str { min: 1, max: 255 });
+/// Free text.
+const OWNER: Spec = Spec::req("owner", Kind::Str { min: 1, max: 255 });
+const DESCRIPTION: Spec = Spec::opt(
+    "description",
+    Kind::Str {
+        min: 0,
+        max: 10_000,
+    },
+);
+/// ProjectCreate; on update the same fields, each optional (name and owner not null).
+const FIELDS: &[Spec] = &[NAME, OWNER, DESCRIPTION, GITHUB_TOKEN];
+crate::record_schema!(pub ProjectCreate: Create = &[FIELDS]);
+crate::record_schema!(pub ProjectUpdate: Update = &[FIELDS]);
 
-#[allow(dead_code)]
-#[derive(Deserialize, ToSchema)]
-pub struct ProjectUpdateIn {
-    #[schema(min_length = 1, max_length = 255)]
-    name: Option<String>,
-    #[schema(min_length = 1, max_length = 255)]
-    owner: Option<String>,
-    description: Option<String>,
-    /// null removes the token.
-    github_token: Option<String>,
-}
+const PAGE: [Spec; 2] = page_specs(100, 500);
+crate::query_params!(pub ProjectQuery [&PAGE]);
 
-#[allow(dead_code)]
-#[derive(Deserialize, ToSchema)]
-pub struct MemberAddIn {
-    email: Option<String>,
-    user_id: Option<Id>,
-    role: Option<ProjectRole>,
+const MEMBER_ADD: &[Spec] = &[
+    Spec::opt("email", Kind::Str { min: 1, max: 255 }),
+    Spec::opt("user_id", Kind::Id),
+    Spec::opt("role", Kind::Enum(<ProjectRole as EnumValues>::VALUES)),
+];
+const MEMBER_BY: &[&str] = &["email", "user_id"];
+
+/// Add a member: exactly one of email, user_id; role = member when absent or null.
+pub struct MemberAdd;
+impl utoipa::PartialSchema for MemberAdd {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        crate::domain::schema::exactly_one_of(&[MEMBER_ADD], Mode::Create, MEMBER_BY).into()
+    }
 }
+impl ToSchema for MemberAdd {}
 
 fn exists(name: &str, owner: &str) -> ApiError {
     ApiError::conflict(
@@ -155,32 +167,30 @@ fn exists(name: &str, owner: &str) -> ApiError {
     )
 }
 
-/// github_token: absent, null, or a token of a documented format.
-fn github_token(f: &mut Fields<'_>) -> Patch<String> {
-    let t = f.string("github_token", 1, 300);
-    if let Patch::Value(v) = &t {
-        if !is_valid_github_token(v) {
-            f.error("github_token", "value_error", "Invalid GitHub token format");
-            return Patch::Absent;
-        }
+fn text(r: &mut Map<String, Value>, k: &str) -> Patch<String> {
+    match r.remove(k) {
+        None => Patch::Absent,
+        Some(Value::String(s)) => Patch::Value(s),
+        Some(_) => Patch::Null,
     }
-    t
 }
 
 /// Create a project; the caller becomes its owner.
-#[utoipa::path(post, path = "/api/v1/projects", tag = "projects", security(("bearer" = [])), request_body = ProjectCreateIn,
-    responses((status = 201, body = ProjectOut), (status = 401, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/projects", tag = "projects", security(("bearer" = [])), request_body = ProjectCreate,
+    responses((status = 201, body = ProjectOut, description = "Created; the caller is its owner"),
+        (status = 409, description = "project_exists: Project '<name>' already exists for owner '<owner>' (among the caller's projects)")))]
 async fn create_project(
     State(state): State<AppState>,
     caller: Caller,
     body: JsonObject,
 ) -> ApiResult<(StatusCode, Json<ProjectOut>)> {
     let mut f = body.fields();
-    let name = f.req_string("name", 1, 255);
-    let owner = f.req_string("owner", 1, 255);
-    let description = f.string("description", 0, 10_000).value();
-    let token = github_token(&mut f).value();
+    let mut r = f.record(FIELDS, true);
     f.finish()?;
+    let name = text(&mut r, "name").value().unwrap_or_default();
+    let owner = text(&mut r, "owner").value().unwrap_or_default();
+    let description = text(&mut r, "description").value();
+    let token = text(&mut r, "github_token").value();
     let p = caller.load(&state).await?;
     let now = Timestamp::now();
     let mut project = Project {
@@ -226,15 +236,15 @@ async fn create_project(
 
 /// The caller's projects (superusers: all), oldest first.
 #[utoipa::path(get, path = "/api/v1/projects", tag = "projects", security(("bearer" = [])),
-    params(("skip" = Option<i64>, Query, minimum = 0), ("limit" = Option<i64>, Query, minimum = 1, maximum = 500)),
-    responses((status = 200, body = Vec<ProjectOut>), (status = 401, body = Problem), (status = 422, body = Problem)))]
+    params(ProjectQuery),
+    responses((status = 200, body = Vec<ProjectOut>, description = "The caller's (superusers: all), created_at asc")))]
 async fn list_projects(
     State(state): State<AppState>,
     query: QueryMap,
     caller: Caller,
 ) -> ApiResult<Json<Vec<ProjectOut>>> {
     let mut f = query.fields();
-    let page = Page::read(&mut f, 100, 500);
+    let page = Page::read(&mut f, &PAGE);
     f.finish()?;
     let p = caller.load(&state).await?;
     let out = if p.user.is_superuser {
@@ -263,16 +273,16 @@ async fn list_projects(
 
 /// One project.
 #[utoipa::path(get, path = "/api/v1/projects/{project_id}", tag = "projects", security(("bearer" = [])),
-    params(("project_id" = i64, Path, minimum = 1)),
-    responses((status = 200, body = ProjectOut), (status = 401, body = Problem), (status = 404, body = Problem)))]
+    params(("project_id" = i64, Path)),
+    responses((status = 200, body = ProjectOut), (status = 404, description = "project_not_found")))]
 async fn get_project(ProjectPath(scope): ProjectPath) -> Json<ProjectOut> {
     Json(ProjectOut::new(&scope.project, scope.access.shown_role()))
 }
 
 /// A project with its item counts.
 #[utoipa::path(get, path = "/api/v1/projects/{project_id}/stats", tag = "projects", security(("bearer" = [])),
-    params(("project_id" = i64, Path, minimum = 1)),
-    responses((status = 200, body = ProjectStatsOut), (status = 401, body = Problem), (status = 404, body = Problem)))]
+    params(("project_id" = i64, Path)),
+    responses((status = 200, body = ProjectStatsOut), (status = 404, description = "project_not_found")))]
 async fn project_stats(ProjectPath(scope): ProjectPath) -> Json<ProjectStatsOut> {
     Json(ProjectStatsOut::new(
         ProjectOut::new(&scope.project, scope.access.shown_role()),
@@ -282,19 +292,21 @@ async fn project_stats(ProjectPath(scope): ProjectPath) -> Json<ProjectStatsOut>
 
 /// Update a project (owners). PUT is accepted as PATCH.
 #[utoipa::path(patch, path = "/api/v1/projects/{project_id}", tag = "projects", security(("bearer" = [])),
-    params(("project_id" = i64, Path, minimum = 1)), request_body = ProjectUpdateIn,
-    responses((status = 200, body = ProjectOut), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    params(("project_id" = i64, Path)), request_body = ProjectUpdate,
+    responses((status = 200, body = ProjectOut), (status = 403, description = "insufficient_role: Owner role required"), (status = 404, description = "project_not_found"),
+        (status = 409, description = "project_exists: Project '<name>' already exists for owner '<owner>'")))]
 async fn update_project(
     State(state): State<AppState>,
     ProjectPath(scope): ProjectPath,
     body: JsonObject,
 ) -> ApiResult<Json<ProjectOut>> {
     let mut f = body.fields();
-    let name = f.non_null_string("name", 1, 255);
-    let owner = f.non_null_string("owner", 1, 255);
-    let description = f.string("description", 0, 10_000).sent();
-    let token = github_token(&mut f);
+    let mut r = f.record(FIELDS, false);
     f.finish()?;
+    let name = text(&mut r, "name").value();
+    let owner = text(&mut r, "owner").value();
+    let description = text(&mut r, "description").sent();
+    let token = text(&mut r, "github_token");
     scope.require_owner()?;
     let pid = scope.id();
     let github_token_enc = match token {
@@ -328,8 +340,8 @@ async fn update_project(
 
 /// Delete a project and all of its data (owners).
 #[utoipa::path(delete, path = "/api/v1/projects/{project_id}", tag = "projects", security(("bearer" = [])),
-    params(("project_id" = i64, Path, minimum = 1)),
-    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    params(("project_id" = i64, Path)),
+    responses((status = 204, description = "Deleted with all its data"), (status = 403, description = "insufficient_role: Owner role required"), (status = 404, description = "project_not_found")))]
 async fn delete_project(
     State(state): State<AppState>,
     ProjectPath(scope): ProjectPath,
@@ -353,8 +365,8 @@ async fn delete_project(
 
 /// A project's members, oldest first.
 #[utoipa::path(get, path = "/api/v1/projects/{project_id}/members", tag = "projects", security(("bearer" = [])),
-    params(("project_id" = i64, Path, minimum = 1)),
-    responses((status = 200, body = Vec<MemberOut>), (status = 404, body = Problem)))]
+    params(("project_id" = i64, Path)),
+    responses((status = 200, body = Vec<MemberOut>, description = "added_at asc"), (status = 404, description = "project_not_found")))]
 async fn list_members(
     State(state): State<AppState>,
     ProjectPath(scope): ProjectPath,
@@ -365,20 +377,22 @@ async fn list_members(
 
 /// Add a member by email or user id (owners).
 #[utoipa::path(post, path = "/api/v1/projects/{project_id}/members", tag = "projects", security(("bearer" = [])),
-    params(("project_id" = i64, Path, minimum = 1)), request_body = MemberAddIn,
-    responses((status = 201, body = MemberOut), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    params(("project_id" = i64, Path)), request_body = MemberAdd,
+    responses((status = 201, body = MemberOut), (status = 403, description = "insufficient_role: Owner role required"),
+        (status = 404, description = "project_not_found, user_not_found"), (status = 409, description = "already_member: User is already a member")))]
 async fn add_member(
     State(state): State<AppState>,
     ProjectPath(scope): ProjectPath,
     body: JsonObject,
 ) -> ApiResult<(StatusCode, Json<MemberOut>)> {
     let mut f = body.fields();
-    let email = f.string("email", 1, 255).value();
-    let user_id = f.int("user_id", Some(1), None).value();
-    let role = match f.enumeration::<ProjectRole>("role") {
-        Patch::Value(r) => r,
-        _ => ProjectRole::Member,
-    };
+    let mut r = f.record(MEMBER_ADD, false);
+    let email = text(&mut r, "email").value();
+    let user_id = r.get("user_id").and_then(Value::as_u64);
+    let role = text(&mut r, "role")
+        .value()
+        .and_then(|s| ProjectRole::parse(&s))
+        .unwrap_or(ProjectRole::Member);
     if email.is_some() == user_id.is_some() && !f.has_error("email") && !f.has_error("user_id") {
         f.push(crate::domain::validate::FieldError::value_error(
             &["body"],
@@ -425,8 +439,9 @@ async fn add_member(
 
 /// Remove a member (owners; members may remove only themselves).
 #[utoipa::path(delete, path = "/api/v1/projects/{project_id}/members/{user_id}", tag = "projects", security(("bearer" = [])),
-    params(("project_id" = i64, Path, minimum = 1), ("user_id" = i64, Path, minimum = 1)),
-    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+    params(("project_id" = i64, Path), ("user_id" = i64, Path)),
+    responses((status = 204, description = "Removed (members may remove only themselves)"), (status = 403, description = "insufficient_role: Owner role required"),
+        (status = 404, description = "project_not_found, member_not_found"), (status = 409, description = "last_owner: A project must keep at least one owner")))]
 async fn remove_member(
     State(state): State<AppState>,
     caller: Caller,

@@ -3,22 +3,19 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use serde::Serialize;
-use serde_json::{Map, Value};
-use utoipa::ToSchema;
+use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{body_project, shape};
+use super::body_project;
 use crate::api::error::{ApiError, ApiResult};
-use crate::api::extract::{JsonObject, Page, QueryMap};
-use crate::api::openapi::Problem;
+use crate::api::extract::{page_specs, JsonObject, Page, QueryMap};
 use crate::api::scope::{ItemAccess, ItemKind, ProjectScope};
 use crate::api::AppState;
-use crate::domain::project::is_valid_github_token;
-use crate::domain::repository::is_valid_name;
-use crate::domain::validate::{Fields, Kind, Patch, Spec};
-use crate::domain::{Id, Timestamp};
+use crate::domain::project::GITHUB_TOKEN_PATTERN;
+use crate::domain::repository::NAME_PATTERN;
+use crate::domain::validate::{DefaultValue, Kind, Spec};
+use crate::domain::Timestamp;
 use crate::store::kinds::REPOSITORIES;
 use crate::store::records::{Record, CREATE_MARKER_INDEX};
 use crate::store::StoreError;
@@ -42,125 +39,24 @@ impl ItemKind for Repo {
     const PARAM: &'static str = "repository_id";
 }
 
-const OUT: &[&str] = &[
-    "id",
-    "project_id",
+const OWNER: Spec = Spec::req(
     "owner",
+    Kind::Pattern {
+        min: 1,
+        max: 39,
+        pattern: NAME_PATTERN,
+        msg: "Value error, Invalid GitHub name format",
+    },
+);
+const NAME: Spec = Spec::req(
     "name",
-    "full_name",
-    "description",
-    "has_access_token",
-    "is_private",
-    "github_id",
-    "url",
-    "clone_url",
-    "default_branch",
-    "last_commit_sha",
-    "last_commit_message",
-    "last_commit_author",
-    "last_commit_date",
-    "last_synced_at",
-    "stars",
-    "forks",
-    "language",
-    "metadata_",
-    "created_at",
-    "updated_at",
-];
-
-/// The response form: never the token, only whether there is one.
-pub fn repository_out(r: &Record) -> Value {
-    let mut r = r.clone();
-    let has = r.get("access_token_enc").is_some_and(|v| !v.is_null());
-    r.insert("has_access_token".into(), Value::from(has));
-    shape(&r, OUT)
-}
-
-/// A repository (documentation shape).
-#[allow(dead_code)]
-#[derive(Serialize, ToSchema)]
-pub struct Repository {
-    id: Id,
-    project_id: Id,
-    owner: String,
-    name: String,
-    full_name: String,
-    description: Option<String>,
-    has_access_token: bool,
-    is_private: bool,
-    github_id: Option<i64>,
-    url: Option<String>,
-    clone_url: Option<String>,
-    default_branch: String,
-    last_commit_sha: Option<String>,
-    last_commit_message: Option<String>,
-    last_commit_author: Option<String>,
-    #[schema(format = DateTime)]
-    last_commit_date: Option<String>,
-    #[schema(format = DateTime)]
-    last_synced_at: Option<String>,
-    stars: i64,
-    forks: i64,
-    language: Option<String>,
-    metadata_: Option<Map<String, Value>>,
-    #[schema(format = DateTime)]
-    created_at: String,
-    #[schema(format = DateTime)]
-    updated_at: String,
-}
-
-#[allow(dead_code)]
-#[derive(serde::Deserialize, ToSchema)]
-pub struct RepositoryCreate {
-    #[schema(min_length = 1, max_length = 39, pattern = "^[A-Za-z0-9_.-]+$")]
-    owner: String,
-    #[schema(min_length = 1, max_length = 100, pattern = "^[A-Za-z0-9_.-]+$")]
-    name: String,
-    description: Option<String>,
-    /// Write-only GitHub token (ghp_…, github_pat_…), stored KMS-encrypted.
-    access_token: Option<String>,
-    is_private: Option<bool>,
-    project_id: Option<Id>,
-}
-
-#[allow(dead_code)]
-#[derive(serde::Deserialize, ToSchema)]
-pub struct RepositoryUpdate {
-    description: Option<String>,
-    /// null removes the token.
-    access_token: Option<String>,
-    is_private: Option<bool>,
-    metadata_: Option<Map<String, Value>>,
-}
-
-fn github_name(f: &mut Fields<'_>, field: &str, max: usize) -> String {
-    let v = f.req_string(field, 1, max);
-    if !f.has_error(field) && !is_valid_name(&v) {
-        f.error(
-            field,
-            "value_error",
-            "Value error, Invalid GitHub name format",
-        );
-    }
-    v
-}
-
-fn access_token(f: &mut Fields<'_>) -> Patch<String> {
-    let t = f.string("access_token", 1, 300);
-    if let Patch::Value(v) = &t {
-        if !is_valid_github_token(v) {
-            f.error(
-                "access_token",
-                "value_error",
-                "Value error, Invalid GitHub token format",
-            );
-            return Patch::Absent;
-        }
-    }
-    t
-}
-
-/// Fields a repository takes on create and update.
+    Kind::Pattern {
+        min: 1,
+        max: 100,
+        pattern: NAME_PATTERN,
+        msg: "Value error, Invalid GitHub name format",
+    },
+);
 const DESCRIPTION: Spec = Spec::opt(
     "description",
     Kind::Str {
@@ -168,28 +64,104 @@ const DESCRIPTION: Spec = Spec::opt(
         max: 100_000,
     },
 );
-const IS_PRIVATE: Spec = Spec::or(
-    "is_private",
-    Kind::Bool,
-    crate::domain::validate::DefaultValue::Bool(false),
+const IS_PRIVATE: Spec = Spec::or("is_private", Kind::Bool, DefaultValue::Bool(false));
+/// Write-only: stored KMS-encrypted, never returned (has_access_token); null removes it.
+const ACCESS_TOKEN: Spec = Spec::opt(
+    "access_token",
+    Kind::Pattern {
+        min: 1,
+        max: 300,
+        pattern: GITHUB_TOKEN_PATTERN,
+        msg: "Value error, Invalid GitHub token format",
+    },
 );
+const METADATA: Spec = Spec::opt("metadata_", Kind::Obj);
+
+/// RepositoryCreate (API.md §3).
+const CREATE: &[Spec] = &[OWNER, NAME, DESCRIPTION, IS_PRIVATE, ACCESS_TOKEN];
+/// What a PATCH may change.
+const UPDATE: &[Spec] = &[DESCRIPTION, IS_PRIVATE, METADATA, ACCESS_TOKEN];
+crate::record_schema!(pub RepositoryCreate: Create = &[CREATE, super::PROJECT_ID]);
+crate::record_schema!(pub RepositoryUpdate: Update = &[UPDATE]);
+
+const TEXT: Kind = Kind::Str {
+    min: 0,
+    max: usize::MAX,
+};
+const COUNT: Kind = Kind::Int {
+    min: Some(0),
+    max: None,
+};
+/// A repository as responses carry it (never the token, only whether there is one).
+const OUT: &[Spec] = &[
+    Spec::req("id", Kind::Id),
+    Spec::req("project_id", Kind::Id),
+    OWNER,
+    NAME,
+    Spec::req("full_name", Kind::Str { min: 3, max: 140 }),
+    DESCRIPTION,
+    Spec::req("has_access_token", Kind::Bool),
+    Spec::req("is_private", Kind::Bool),
+    Spec::opt("github_id", COUNT),
+    Spec::opt("url", TEXT),
+    Spec::opt("clone_url", TEXT),
+    Spec::req("default_branch", TEXT),
+    Spec::opt("last_commit_sha", TEXT),
+    Spec::opt("last_commit_message", TEXT),
+    Spec::opt("last_commit_author", TEXT),
+    Spec::opt("last_commit_date", Kind::Ts),
+    Spec::opt("last_synced_at", Kind::Ts),
+    Spec::req("stars", COUNT),
+    Spec::req("forks", COUNT),
+    Spec::opt("language", TEXT),
+    METADATA,
+    Spec::req("created_at", Kind::Ts),
+    Spec::req("updated_at", Kind::Ts),
+];
+crate::record_schema!(pub Repository: Response = &[OUT]);
+
+const PAGE: [Spec; 2] = page_specs(100, 500);
+const FILTERS: &[Spec] = &[
+    Spec::opt("owner", Kind::Str { min: 0, max: 100 }),
+    Spec::opt("language", Kind::Str { min: 0, max: 100 }),
+];
+crate::query_params!(
+    /// Pagination and exact filters (AND).
+    pub RepositoryQuery [&PAGE, FILTERS]
+);
+
+const SYNC: &[Spec] = &[Spec::or("force", Kind::Bool, DefaultValue::Bool(false))];
+crate::record_schema!(
+    /// Optional; force = unconditional requests (no ETags).
+    pub SyncRequest: Create = &[SYNC]
+);
+
+/// The response form: never the token, only whether there is one.
+pub fn repository_out(r: &Record) -> Value {
+    let mut r = r.clone();
+    let has = r.get("access_token_enc").is_some_and(|v| !v.is_null());
+    r.insert("has_access_token".into(), Value::from(has));
+    crate::domain::shape_of(&r, &[OUT])
+}
 
 /// Track a repository.
 #[utoipa::path(post, path = "/api/v1/repositories", tag = "repositories", security(("bearer" = [])),
-    request_body = RepositoryCreate,
-    responses((status = 201, body = Repository), (status = 400, body = Problem), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    params(ProjectScope), request_body = RepositoryCreate,
+    responses((status = 201, body = Repository, description = "Tracked; full_name = owner/name"),
+        (status = 409, description = "repository_exists: Repository <owner>/<name> already exists (ignoring case)")))]
 async fn create_repository(
     State(state): State<AppState>,
     scope: ProjectScope,
     body: JsonObject,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let mut f = body.fields();
-    let owner = github_name(&mut f, "owner", 39);
-    let name = github_name(&mut f, "name", 100);
-    let mut record = f.record(&[DESCRIPTION, IS_PRIVATE], true);
-    let token = access_token(&mut f).value();
+    let mut record = f.record(CREATE, true);
     let body_pid = body_project(&mut f);
     f.finish()?;
+    let text = |v: Option<Value>| v.and_then(|v| v.as_str().map(str::to_string));
+    let token = text(record.remove("access_token"));
+    let owner = text(record.remove("owner")).unwrap_or_default();
+    let name = text(record.remove("name")).unwrap_or_default();
     let scope = scope.resolve(&state, body_pid, &[]).await?;
     let pid = scope.id();
     let now = Timestamp::now().to_rfc3339();
@@ -228,19 +200,19 @@ async fn create_repository(
 
 /// A project's repositories, most recently updated first.
 #[utoipa::path(get, path = "/api/v1/repositories", tag = "repositories", security(("bearer" = [])),
-    params(("skip" = Option<i64>, Query, minimum = 0), ("limit" = Option<i64>, Query, minimum = 1, maximum = 500),
-           ("owner" = Option<String>, Query), ("language" = Option<String>, Query), ("project_id" = Option<i64>, Query)),
-    responses((status = 200, body = Vec<Repository>), (status = 400, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
+    params(RepositoryQuery, ProjectScope),
+    responses((status = 200, body = Vec<Repository>, description = "updated_at desc")))]
 async fn list_repositories(
     State(state): State<AppState>,
     scope: ProjectScope,
     query: QueryMap,
 ) -> ApiResult<Json<Vec<Value>>> {
     let mut f = query.fields();
-    let page = Page::read(&mut f, 100, 500);
-    let owner = f.string("owner", 0, 100).value();
-    let language = f.string("language", 0, 100).value();
+    let page = Page::read(&mut f, &PAGE);
+    let filters = f.record(FILTERS, false);
     f.finish()?;
+    let filter = |k: &str| filters.get(k).and_then(Value::as_str).map(str::to_string);
+    let (owner, language) = (filter("owner"), filter("language"));
     let scope = scope.resolve(&state, None, &[]).await?;
     let mut all: Vec<Record> = state
         .store
@@ -282,40 +254,36 @@ pub(crate) fn sort_recent_first(records: &mut [Record]) {
 
 /// One repository.
 #[utoipa::path(get, path = "/api/v1/repositories/{repository_id}", tag = "repositories", security(("bearer" = [])),
-    params(("repository_id" = i64, Path, minimum = 1)),
-    responses((status = 200, body = Repository), (status = 404, body = Problem)))]
+    params(("repository_id" = i64, Path)),
+    responses((status = 200, body = Repository), (status = 404, description = "repository_not_found")))]
 async fn get_repository(item: ItemAccess<Repo>) -> Json<Value> {
     Json(repository_out(&item.record))
 }
 
 /// Update description, token, visibility or metadata. PUT is accepted as PATCH.
 #[utoipa::path(patch, path = "/api/v1/repositories/{repository_id}", tag = "repositories", security(("bearer" = [])),
-    params(("repository_id" = i64, Path, minimum = 1)), request_body = RepositoryUpdate,
-    responses((status = 200, body = Repository), (status = 404, body = Problem), (status = 422, body = Problem)))]
+    params(("repository_id" = i64, Path)), request_body = RepositoryUpdate,
+    responses((status = 200, body = Repository), (status = 404, description = "repository_not_found")))]
 async fn update_repository(
     State(state): State<AppState>,
     item: ItemAccess<Repo>,
     body: JsonObject,
 ) -> ApiResult<Json<Value>> {
     let mut f = body.fields();
-    let mut changes = f.record(
-        &[DESCRIPTION, IS_PRIVATE, Spec::opt("metadata_", Kind::Obj)],
-        false,
-    );
-    let token = access_token(&mut f);
+    let mut changes = f.record(UPDATE, false);
     f.finish()?;
     let pid = item.scope.id();
-    match token {
-        Patch::Value(t) => {
+    match changes.remove("access_token") {
+        Some(Value::String(t)) => {
             changes.insert(
                 "access_token_enc".into(),
                 Value::from(state.sealer.seal(pid, &t).await?),
             );
         }
-        Patch::Null => {
+        Some(_) => {
             changes.insert("access_token_enc".into(), Value::Null);
         }
-        Patch::Absent => {}
+        None => {}
     }
     super::update_retrying::<Repo>(
         &state,
@@ -332,8 +300,8 @@ async fn update_repository(
 
 /// Stop tracking a repository: its research tasks (and their documents) go too.
 #[utoipa::path(delete, path = "/api/v1/repositories/{repository_id}", tag = "repositories", security(("bearer" = [])),
-    params(("repository_id" = i64, Path, minimum = 1)),
-    responses((status = 204), (status = 404, body = Problem)))]
+    params(("repository_id" = i64, Path)),
+    responses((status = 204, description = "Untracked; its research tasks (with documents) go too"), (status = 404, description = "repository_not_found")))]
 async fn delete_repository(
     State(state): State<AppState>,
     item: ItemAccess<Repo>,
@@ -350,8 +318,9 @@ async fn delete_repository(
 
 /// Sync with GitHub: arrives with the GitHub integration.
 #[utoipa::path(post, path = "/api/v1/repositories/{repository_id}/sync", tag = "repositories", security(("bearer" = [])),
-    params(("repository_id" = i64, Path, minimum = 1)),
-    responses((status = 503, body = Problem), (status = 404, body = Problem)))]
+    params(("repository_id" = i64, Path)), request_body = SyncRequest,
+    responses((status = 404, description = "repository_not_found"),
+        (status = 503, description = "github_unavailable: the GitHub integration is not deployed yet, so every sync answers this")))]
 async fn sync_repository(_item: ItemAccess<Repo>) -> ApiError {
     ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,

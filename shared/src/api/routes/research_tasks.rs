@@ -11,17 +11,16 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{body_project, shape, update_retrying};
+use super::{body_project, update_retrying};
 use crate::api::error::{ApiError, ApiResult};
-use crate::api::extract::{JsonObject, Page, PathParams, QueryMap};
-use crate::api::openapi::Problem;
+use crate::api::extract::{page_specs, JsonObject, Page, PathParams, QueryMap};
 use crate::api::scope::{ItemAccess, ItemKind, ProjectAccess, ProjectScope};
 use crate::api::AppState;
 use crate::domain::research::{
-    by_due_date, is_overdue, is_upcoming, settle_completion, statistics, CREATE_FIELDS, OUT,
-    STATUSES, UPDATE_FIELDS,
+    by_due_date, is_overdue, is_upcoming, settle_completion, statistics, ResearchTaskStatistics,
+    CREATE_FIELDS, DOCUMENT, OUT, STATUSES, UPDATE_FIELDS,
 };
-use crate::domain::validate::{Kind, Spec};
+use crate::domain::validate::{DefaultValue, Kind, Spec};
 use crate::domain::{new_id, Id, Timestamp};
 use crate::events::EventType;
 use crate::store::kinds::{REPOSITORIES, RESEARCH_TASKS, TECHNOLOGIES};
@@ -63,7 +62,7 @@ impl ItemKind for Task {
 
 /// The response form of a task.
 pub fn task_out(r: &Record) -> Value {
-    let mut v = shape(r, OUT);
+    let mut v = crate::domain::shape_of(r, OUT);
     if v["uploaded_documents"].is_null() {
         v["uploaded_documents"] = json!([]);
     }
@@ -73,70 +72,152 @@ pub fn task_out(r: &Record) -> Value {
     v
 }
 
-/// ResearchTask (documentation shape).
-#[allow(dead_code)]
-#[derive(Serialize, ToSchema)]
-pub struct ResearchTask {
-    id: Id,
-    project_id: Id,
-    title: String,
-    description: Option<String>,
-    #[schema(example = "pending")]
-    status: String,
-    technology_id: Option<Id>,
-    repository_id: Option<Id>,
-    user_notes: Option<String>,
-    findings: Option<String>,
-    assigned_to: Option<String>,
-    #[schema(format = DateTime)]
-    due_date: Option<String>,
-    estimated_hours: Option<i64>,
-    uploaded_documents: Vec<Document>,
-    #[schema(format = DateTime)]
-    completed_at: Option<String>,
-    progress_percentage: i64,
-    actual_hours: Option<i64>,
-    metadata_: Option<Map<String, Value>>,
-    #[schema(format = DateTime)]
-    created_at: String,
-    #[schema(format = DateTime)]
-    updated_at: String,
-}
+crate::record_schema!(
+    /// A research task (create fields, nullable where optional; documents; progress).
+    pub ResearchTask: Response = OUT
+);
+crate::record_schema!(pub Document: Response = &[DOCUMENT]);
+crate::record_schema!(
+    /// Links (technology_id, repository_id) must name items of the same project (else 404).
+    pub ResearchTaskCreate: Create = &[CREATE_FIELDS, super::PROJECT_ID]
+);
+crate::record_schema!(
+    /// Links are immutable; null clears a nullable field.
+    pub ResearchTaskUpdate: Update = &[UPDATE_FIELDS]
+);
 
-#[allow(dead_code)]
-#[derive(Serialize, ToSchema)]
-pub struct Document {
-    id: Id,
-    filename: String,
-    /// `<uuid><ext>`
-    stored_filename: String,
-    /// S3 key `research-tasks/<task_id>/<stored_filename>`.
-    file_path: String,
-    content_type: String,
-    size: i64,
-    #[schema(format = DateTime)]
-    uploaded_at: String,
-}
+const PAGE: [Spec; 2] = page_specs(100, 500);
+const LINKS: &[Spec] = &[
+    Spec::opt("technology_id", Kind::Id),
+    Spec::opt("repository_id", Kind::Id),
+];
+const LIST_FILTERS: &[Spec] = &[
+    Spec::opt("status", Kind::Enum(STATUSES)),
+    Spec::opt("assigned_to", Kind::Str { min: 0, max: 255 }),
+];
+crate::query_params!(pub TaskQuery [&PAGE, LINKS, LIST_FILTERS]);
+crate::query_params!(pub LinkQuery [LINKS]);
+const LIMIT: Spec = Spec::or(
+    "limit",
+    Kind::Int {
+        min: Some(1),
+        max: Some(500),
+    },
+    DefaultValue::Int(100),
+);
+const UPCOMING: &[Spec] = &[
+    Spec::or(
+        "days",
+        Kind::Int {
+            min: Some(1),
+            max: Some(90),
+        },
+        DefaultValue::Int(7),
+    ),
+    LIMIT,
+];
+crate::query_params!(pub UpcomingQuery [UPCOMING]);
+crate::query_params!(pub LimitQuery [&[LIMIT]]);
+const NEW_STATUS: &[Spec] = &[Spec::req("new_status", Kind::Enum(STATUSES))];
+crate::query_params!(pub StatusQuery [NEW_STATUS]);
+const PROGRESS: &[Spec] = &[Spec::req(
+    "progress_percentage",
+    Kind::Int {
+        min: Some(0),
+        max: Some(100),
+    },
+)];
+crate::query_params!(
+    /// 100 also sets the task completed.
+    pub ProgressQuery [PROGRESS]
+);
+const UPLOAD_URL: &[Spec] = &[
+    Spec::req("filename", Kind::Str { min: 1, max: 255 }),
+    Spec::req(
+        "size",
+        Kind::Int {
+            min: Some(1),
+            max: Some(MAX_PRESIGNED_BYTES),
+        },
+    ),
+    // Signed into the upload URL as the Content-Type header the upload must send.
+    Spec::or(
+        "content_type",
+        Kind::Pattern {
+            min: 1,
+            max: 255,
+            pattern: r"^[\x20-\x7E]+$",
+            msg: "Value error, content_type must be printable ASCII (it is a header value)",
+        },
+        DefaultValue::Str("application/octet-stream"),
+    ),
+];
+crate::record_schema!(pub UploadUrlRequest: Create = &[UPLOAD_URL]);
+const COMPLETE: &[Spec] = &[Spec::req("document_id", Kind::Id)];
+crate::record_schema!(pub CompleteUpload: Create = &[COMPLETE]);
 
-#[allow(dead_code)]
+/// A presigned upload (API.md §5).
 #[derive(Serialize, ToSchema)]
 pub struct UploadUrl {
     document_id: Id,
     upload_url: String,
-    #[schema(example = "PUT")]
-    method: String,
-    headers: Map<String, Value>,
-    #[schema(format = DateTime)]
-    expires_at: String,
+    #[schema(pattern = "^PUT$")]
+    method: &'static str,
+    headers: UploadHeaders,
+    #[schema(value_type = String, format = DateTime)]
+    expires_at: Timestamp,
 }
 
-#[allow(dead_code)]
+/// The headers the upload must send.
+#[derive(Serialize, ToSchema)]
+pub struct UploadHeaders {
+    #[serde(rename = "Content-Type")]
+    content_type: String,
+}
+
+/// A presigned download (15 minutes).
 #[derive(Serialize, ToSchema)]
 pub struct DownloadUrl {
     url: String,
-    #[schema(format = DateTime)]
-    expires_at: String,
+    #[schema(value_type = String, format = DateTime)]
+    expires_at: Timestamp,
 }
+
+/// The documents of a task.
+#[derive(Serialize, ToSchema)]
+pub struct DocumentList {
+    #[schema(value_type = Vec<Document>)]
+    documents: Vec<Value>,
+}
+
+/// The multipart field that carries an uploaded document.
+const FILE_FIELD: &str = "file";
+
+/// The multipart body of a document upload: the document in the field `file`.
+pub struct DocumentUpload;
+impl utoipa::PartialSchema for DocumentUpload {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, SchemaFormat, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .property(
+                FILE_FIELD,
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .format(Some(SchemaFormat::Custom("binary".into())))
+                    .description(Some("The document, at most 5 MB")),
+            )
+            .required(FILE_FIELD)
+            // Part names are header text: control characters (but tab) make the body unreadable.
+            .property_names(Some(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some(r"^[^\x00-\x08\x0A-\x1F\x7F]*$")),
+            ))
+            .into()
+    }
+}
+impl ToSchema for DocumentUpload {}
 
 /// The events of a change from `old` to `new`.
 fn change_events(old: Option<&Record>, new: &Record) -> Vec<(EventType, Value)> {
@@ -183,8 +264,9 @@ async fn apply(
 
 /// Create a research task (links must be in the same project).
 #[utoipa::path(post, path = "/api/v1/research-tasks", tag = "research-tasks", security(("bearer" = [])),
-    request_body = ResearchTask,
-    responses((status = 201, body = ResearchTask), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+    params(ProjectScope), request_body = ResearchTaskCreate,
+    responses((status = 201, body = ResearchTask, description = "Created; emits research_task.created (and .completed)"),
+        (status = 404, description = "technology_not_found, repository_not_found: a link names no item of the project")))]
 async fn create_task(
     State(state): State<AppState>,
     scope: ProjectScope,
@@ -236,25 +318,7 @@ async fn create_task(
 }
 
 fn link_filters(f: &mut crate::domain::validate::Fields<'_>) -> Map<String, Value> {
-    f.record(
-        &[
-            Spec::opt(
-                "technology_id",
-                Kind::Int {
-                    min: Some(1),
-                    max: None,
-                },
-            ),
-            Spec::opt(
-                "repository_id",
-                Kind::Int {
-                    min: Some(1),
-                    max: None,
-                },
-            ),
-        ],
-        false,
-    )
+    f.record(LINKS, false)
 }
 
 fn matches(r: &Record, filters: &Map<String, Value>) -> bool {
@@ -272,24 +336,17 @@ async fn project_tasks(state: &AppState, scope: &ProjectAccess) -> ApiResult<Vec
 
 /// A project's research tasks, most recently updated first.
 #[utoipa::path(get, path = "/api/v1/research-tasks", tag = "research-tasks", security(("bearer" = [])),
-    params(("skip" = Option<i64>, Query), ("limit" = Option<i64>, Query, minimum = 1, maximum = 500), ("technology_id" = Option<i64>, Query),
-           ("repository_id" = Option<i64>, Query), ("status" = Option<String>, Query), ("assigned_to" = Option<String>, Query), ("project_id" = Option<i64>, Query)),
-    responses((status = 200, body = Vec<ResearchTask>), (status = 400, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
+    params(TaskQuery, ProjectScope),
+    responses((status = 200, body = Vec<ResearchTask>, description = "Filtered (AND), updated_at desc")))]
 async fn list_tasks(
     State(state): State<AppState>,
     scope: ProjectScope,
     query: QueryMap,
 ) -> ApiResult<Json<Vec<Value>>> {
     let mut f = query.fields();
-    let page = Page::read(&mut f, 100, 500);
+    let page = Page::read(&mut f, &PAGE);
     let mut filters = link_filters(&mut f);
-    filters.extend(f.record(
-        &[
-            Spec::opt("status", Kind::Enum(STATUSES)),
-            Spec::opt("assigned_to", Kind::Str { min: 0, max: 255 }),
-        ],
-        false,
-    ));
+    filters.extend(f.record(LIST_FILTERS, false));
     f.finish()?;
     let scope = scope.resolve(&state, None, &[]).await?;
     let mut tasks: Vec<Record> = project_tasks(&state, &scope)
@@ -310,13 +367,13 @@ async fn list_tasks(
 
 /// Counts by status, overdue and upcoming (7 days), exact.
 #[utoipa::path(get, path = "/api/v1/research-tasks/statistics/overview", tag = "research-tasks", security(("bearer" = [])),
-    params(("technology_id" = Option<i64>, Query), ("repository_id" = Option<i64>, Query), ("project_id" = Option<i64>, Query)),
-    responses((status = 200, description = "ResearchTaskStatistics"), (status = 400, body = Problem), (status = 403, body = Problem)))]
+    params(LinkQuery, ProjectScope),
+    responses((status = 200, body = ResearchTaskStatistics)))]
 async fn task_statistics(
     State(state): State<AppState>,
     scope: ProjectScope,
     query: QueryMap,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ResearchTaskStatistics>> {
     let mut f = query.fields();
     let filters = link_filters(&mut f);
     f.finish()?;
@@ -331,17 +388,18 @@ async fn task_statistics(
 
 /// Open tasks due within `days`, soonest first.
 #[utoipa::path(get, path = "/api/v1/research-tasks/upcoming/list", tag = "research-tasks", security(("bearer" = [])),
-    params(("days" = Option<i64>, Query, minimum = 1, maximum = 90), ("limit" = Option<i64>, Query, minimum = 1, maximum = 500), ("project_id" = Option<i64>, Query)),
-    responses((status = 200, body = Vec<ResearchTask>), (status = 422, body = Problem)))]
+    params(UpcomingQuery, ProjectScope),
+    responses((status = 200, body = Vec<ResearchTask>, description = "due_date in [now, now+days], pending or in_progress, due_date asc")))]
 async fn upcoming_tasks(
     State(state): State<AppState>,
     scope: ProjectScope,
     query: QueryMap,
 ) -> ApiResult<Json<Vec<Value>>> {
     let mut f = query.fields();
-    let days = f.int_or("days", 7, Some(1), Some(90));
-    let limit = f.int_or("limit", 100, Some(1), Some(500)) as usize;
+    let q = f.record(UPCOMING, true);
     f.finish()?;
+    let days = q["days"].as_i64().unwrap_or(7);
+    let limit = q["limit"].as_u64().unwrap_or(100) as usize;
     let scope = scope.resolve(&state, None, &[]).await?;
     let tasks = project_tasks(&state, &scope).await?;
     let now = Timestamp::now();
@@ -355,16 +413,17 @@ async fn upcoming_tasks(
 
 /// Open tasks past their due date, oldest first.
 #[utoipa::path(get, path = "/api/v1/research-tasks/overdue/list", tag = "research-tasks", security(("bearer" = [])),
-    params(("limit" = Option<i64>, Query, minimum = 1, maximum = 500), ("project_id" = Option<i64>, Query)),
-    responses((status = 200, body = Vec<ResearchTask>), (status = 422, body = Problem)))]
+    params(LimitQuery, ProjectScope),
+    responses((status = 200, body = Vec<ResearchTask>, description = "due_date < now, pending, in_progress or blocked, due_date asc")))]
 async fn overdue_tasks(
     State(state): State<AppState>,
     scope: ProjectScope,
     query: QueryMap,
 ) -> ApiResult<Json<Vec<Value>>> {
     let mut f = query.fields();
-    let limit = f.int_or("limit", 100, Some(1), Some(500)) as usize;
+    let q = f.record(&[LIMIT], true);
     f.finish()?;
+    let limit = q["limit"].as_u64().unwrap_or(100) as usize;
     let scope = scope.resolve(&state, None, &[]).await?;
     let tasks = project_tasks(&state, &scope).await?;
     let now = Timestamp::now();
@@ -375,16 +434,16 @@ async fn overdue_tasks(
 
 /// One research task.
 #[utoipa::path(get, path = "/api/v1/research-tasks/{task_id}", tag = "research-tasks", security(("bearer" = [])),
-    params(("task_id" = i64, Path, minimum = 1)),
-    responses((status = 200, body = ResearchTask), (status = 404, body = Problem)))]
+    params(("task_id" = i64, Path)),
+    responses((status = 200, body = ResearchTask), (status = 404, description = "research_task_not_found")))]
 async fn get_task(item: ItemAccess<Task>) -> Json<Value> {
     Json(task_out(&item.record))
 }
 
 /// Update a task (links are immutable). PUT is accepted as PATCH.
 #[utoipa::path(patch, path = "/api/v1/research-tasks/{task_id}", tag = "research-tasks", security(("bearer" = [])),
-    params(("task_id" = i64, Path, minimum = 1)), request_body = ResearchTask,
-    responses((status = 200, body = ResearchTask), (status = 404, body = Problem), (status = 422, body = Problem)))]
+    params(("task_id" = i64, Path)), request_body = ResearchTaskUpdate,
+    responses((status = 200, body = ResearchTask, description = "Updated; emits research_task.updated (and .completed)"), (status = 404, description = "research_task_not_found")))]
 async fn update_task(
     State(state): State<AppState>,
     item: ItemAccess<Task>,
@@ -398,15 +457,15 @@ async fn update_task(
 
 /// Set the status (query `new_status`).
 #[utoipa::path(patch, path = "/api/v1/research-tasks/{task_id}/status", tag = "research-tasks", security(("bearer" = [])),
-    params(("task_id" = i64, Path, minimum = 1), ("new_status" = String, Query)),
-    responses((status = 200, body = ResearchTask), (status = 404, body = Problem), (status = 422, body = Problem)))]
+    params(("task_id" = i64, Path), StatusQuery),
+    responses((status = 200, body = ResearchTask), (status = 404, description = "research_task_not_found")))]
 async fn set_status(
     State(state): State<AppState>,
     item: ItemAccess<Task>,
     query: QueryMap,
 ) -> ApiResult<Json<Value>> {
     let mut f = query.fields();
-    let status = f.record(&[Spec::req("new_status", Kind::Enum(STATUSES))], true);
+    let status = f.record(NEW_STATUS, true);
     f.finish()?;
     let mut changes = Map::new();
     changes.insert("status".into(), status["new_status"].clone());
@@ -415,24 +474,15 @@ async fn set_status(
 
 /// Set the progress (query `progress_percentage`; 100 also completes the task).
 #[utoipa::path(patch, path = "/api/v1/research-tasks/{task_id}/progress", tag = "research-tasks", security(("bearer" = [])),
-    params(("task_id" = i64, Path, minimum = 1), ("progress_percentage" = i64, Query, minimum = 0, maximum = 100)),
-    responses((status = 200, body = ResearchTask), (status = 404, body = Problem), (status = 422, body = Problem)))]
+    params(("task_id" = i64, Path), ProgressQuery),
+    responses((status = 200, body = ResearchTask), (status = 404, description = "research_task_not_found")))]
 async fn set_progress(
     State(state): State<AppState>,
     item: ItemAccess<Task>,
     query: QueryMap,
 ) -> ApiResult<Json<Value>> {
     let mut f = query.fields();
-    let p = f.record(
-        &[Spec::req(
-            "progress_percentage",
-            Kind::Int {
-                min: Some(0),
-                max: Some(100),
-            },
-        )],
-        true,
-    );
+    let p = f.record(PROGRESS, true);
     f.finish()?;
     let mut changes = Map::new();
     changes.insert(
@@ -447,8 +497,8 @@ async fn set_progress(
 
 /// Delete a task and its documents.
 #[utoipa::path(delete, path = "/api/v1/research-tasks/{task_id}", tag = "research-tasks", security(("bearer" = [])),
-    params(("task_id" = i64, Path, minimum = 1)),
-    responses((status = 204), (status = 404, body = Problem)))]
+    params(("task_id" = i64, Path)),
+    responses((status = 204, description = "Deleted with its documents"), (status = 404, description = "research_task_not_found")))]
 async fn delete_task(
     State(state): State<AppState>,
     item: ItemAccess<Task>,
@@ -545,15 +595,18 @@ async fn attach(
 
 /// Upload a document (multipart field `file`, at most 5 MB).
 #[utoipa::path(post, path = "/api/v1/research-tasks/{task_id}/documents", tag = "research-tasks", security(("bearer" = [])),
-    params(("task_id" = i64, Path, minimum = 1)),
-    request_body(content_type = "multipart/form-data", description = "field `file`"),
-    responses((status = 200, body = ResearchTask), (status = 404, body = Problem), (status = 413, body = Problem), (status = 422, body = Problem)))]
+    params(("task_id" = i64, Path)),
+    request_body(content_type = "multipart/form-data", content = DocumentUpload),
+    responses((status = 200, body = ResearchTask, description = "The task with the document appended"), (status = 404, description = "research_task_not_found"),
+        (status = 413, description = "payload_too_large: the document exceeds 5 MB (use /documents/upload-url)"),
+        (status = 415, description = "unsupported_media_type: not multipart/form-data"),
+        (status = 422, description = "validation_error: no `file` field")))]
 async fn upload_document(
     State(state): State<AppState>,
     item: ItemAccess<Task>,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> ApiResult<Json<Value>> {
-    let file_missing = || ApiError::field(&["body", "file"], "missing", "Field required");
+    let file_missing = || ApiError::field(&["body", FILE_FIELD], "missing", "Field required");
     let mut multipart = multipart.map_err(|_| {
         ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -576,7 +629,7 @@ async fn upload_document(
             Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => return Err(too_large()),
             Err(_) => return Err(file_missing()),
         };
-        if field.name() != Some("file") {
+        if field.name() != Some(FILE_FIELD) {
             continue;
         }
         let filename = field.file_name().unwrap_or("upload").to_string();
@@ -615,10 +668,12 @@ async fn upload_document(
 
 /// The task's documents.
 #[utoipa::path(get, path = "/api/v1/research-tasks/{task_id}/documents", tag = "research-tasks", security(("bearer" = [])),
-    params(("task_id" = i64, Path, minimum = 1)),
-    responses((status = 200, description = "{documents: Document[]}"), (status = 404, body = Problem)))]
-async fn list_documents(item: ItemAccess<Task>) -> Json<Value> {
-    Json(json!({"documents": documents(&item.record)}))
+    params(("task_id" = i64, Path)),
+    responses((status = 200, body = DocumentList), (status = 404, description = "research_task_not_found")))]
+async fn list_documents(item: ItemAccess<Task>) -> Json<DocumentList> {
+    Json(DocumentList {
+        documents: documents(&item.record),
+    })
 }
 
 fn pending_key(pid: Id, document_id: Id) -> Key {
@@ -630,32 +685,15 @@ fn pending_key(pid: Id, document_id: Id) -> Key {
 
 /// Start a direct upload of a larger document (presigned PUT, 15 minutes).
 #[utoipa::path(post, path = "/api/v1/research-tasks/{task_id}/documents/upload-url", tag = "research-tasks", security(("bearer" = [])),
-    params(("task_id" = i64, Path, minimum = 1)),
-    responses((status = 201, body = UploadUrl), (status = 404, body = Problem), (status = 422, body = Problem)))]
+    params(("task_id" = i64, Path)), request_body = UploadUrlRequest,
+    responses((status = 201, body = UploadUrl, description = "Presigned PUT, 15 minutes; the upload expires after 24 h unless completed"), (status = 404, description = "research_task_not_found")))]
 async fn upload_url(
     State(state): State<AppState>,
     item: ItemAccess<Task>,
     body: JsonObject,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<UploadUrl>)> {
     let mut f = body.fields();
-    let req = f.record(
-        &[
-            Spec::req("filename", Kind::Str { min: 1, max: 255 }),
-            Spec::req(
-                "size",
-                Kind::Int {
-                    min: Some(1),
-                    max: Some(MAX_PRESIGNED_BYTES),
-                },
-            ),
-            Spec::or(
-                "content_type",
-                Kind::Str { min: 1, max: 255 },
-                crate::domain::validate::DefaultValue::Str("application/octet-stream"),
-            ),
-        ],
-        true,
-    );
+    let req = f.record(UPLOAD_URL, true);
     f.finish()?;
     let filename = req["filename"].as_str().unwrap_or_default();
     let content_type = req["content_type"].as_str().unwrap_or_default();
@@ -685,36 +723,30 @@ async fn upload_url(
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({
-            "document_id": document_id,
-            "upload_url": url,
-            "method": "PUT",
-            "headers": {"Content-Type": content_type},
-            "expires_at": now.plus_secs(crate::blob::PRESIGN_TTL.as_secs() as i64).to_rfc3339(),
-        })),
+        Json(UploadUrl {
+            document_id,
+            upload_url: url,
+            method: "PUT",
+            headers: UploadHeaders {
+                content_type: content_type.to_string(),
+            },
+            expires_at: now.plus_secs(crate::blob::PRESIGN_TTL.as_secs() as i64),
+        }),
     ))
 }
 
 /// Finish a direct upload: the object must exist with the announced size.
 #[utoipa::path(post, path = "/api/v1/research-tasks/{task_id}/documents/complete", tag = "research-tasks", security(("bearer" = [])),
-    params(("task_id" = i64, Path, minimum = 1)),
-    responses((status = 200, body = ResearchTask), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    params(("task_id" = i64, Path)), request_body = CompleteUpload,
+    responses((status = 200, body = ResearchTask), (status = 404, description = "research_task_not_found, document_not_found"),
+        (status = 409, description = "upload_incomplete: Uploaded object not found or size mismatch")))]
 async fn complete_upload(
     State(state): State<AppState>,
     item: ItemAccess<Task>,
     body: JsonObject,
 ) -> ApiResult<Json<Value>> {
     let mut f = body.fields();
-    let req = f.record(
-        &[Spec::req(
-            "document_id",
-            Kind::Int {
-                min: Some(1),
-                max: None,
-            },
-        )],
-        true,
-    );
+    let req = f.record(COMPLETE, true);
     f.finish()?;
     let document_id = req["document_id"].as_u64().unwrap_or_default();
     let key = pending_key(item.scope.id(), document_id);
@@ -768,13 +800,13 @@ async fn complete_upload(
 
 /// A presigned download URL (15 minutes).
 #[utoipa::path(get, path = "/api/v1/research-tasks/{task_id}/documents/{document_id}/download", tag = "research-tasks", security(("bearer" = [])),
-    params(("task_id" = i64, Path, minimum = 1), ("document_id" = i64, Path, minimum = 1)),
-    responses((status = 200, body = DownloadUrl), (status = 404, body = Problem)))]
+    params(("task_id" = i64, Path), ("document_id" = i64, Path)),
+    responses((status = 200, body = DownloadUrl), (status = 404, description = "research_task_not_found, document_not_found")))]
 async fn download_document(
     State(state): State<AppState>,
     item: ItemAccess<Task>,
     path: PathParams,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<DownloadUrl>> {
     let document_id = path.id("document_id")?;
     let doc = documents(&item.record)
         .into_iter()
@@ -787,8 +819,8 @@ async fn download_document(
             doc["filename"].as_str().unwrap_or("document"),
         )
         .await?;
-    Ok(Json(json!({
-        "url": url,
-        "expires_at": Timestamp::now().plus_secs(crate::blob::PRESIGN_TTL.as_secs() as i64).to_rfc3339(),
-    })))
+    Ok(Json(DownloadUrl {
+        url,
+        expires_at: Timestamp::now().plus_secs(crate::blob::PRESIGN_TTL.as_secs() as i64),
+    }))
 }

@@ -4,19 +4,18 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::api::error::{ApiError, ApiResult};
-use crate::api::extract::{JsonObject, Page, QueryMap};
-use crate::api::openapi::Problem;
+use crate::api::extract::{page_specs, JsonObject, Page, QueryMap};
 use crate::api::scope::{ItemAccess, ItemKind, ProjectScope};
 use crate::api::AppState;
-use crate::domain::technology::{matches_search, DOMAINS, FIELDS, STATUSES};
+use crate::domain::technology::{matches_search, DOMAINS, FIELDS, OUT, STATUSES};
 use crate::domain::validate::{Kind, Spec};
-use crate::domain::{Id, Timestamp};
+use crate::domain::Timestamp;
 use crate::events::EventType;
 use crate::store::kinds::TECHNOLOGIES;
 use crate::store::records::{Record, CREATE_MARKER_INDEX, UPDATE_MARKER_INDEX};
@@ -40,66 +39,43 @@ impl ItemKind for Tech {
     const PARAM: &'static str = "technology_id";
 }
 
-/// A technology (documentation shape; responses carry every field, null when unset).
-#[allow(dead_code)]
-#[derive(Serialize, ToSchema)]
-pub struct Technology {
-    id: Id,
-    project_id: Id,
-    title: String,
-    vendor: Option<String>,
-    #[schema(example = "ai-ml")]
-    domain: String,
-    #[schema(example = "discovery")]
-    status: String,
-    relevance_score: i64,
-    priority: i64,
-    description: Option<String>,
-    notes: Option<String>,
-    use_cases: Option<String>,
-    documentation_url: Option<String>,
-    repository_url: Option<String>,
-    website_url: Option<String>,
-    /// Comma-separated.
-    tags: Option<String>,
-    latency_ms: Option<f64>,
-    cost_monthly_usd: Option<f64>,
-    throughput_qps: Option<i64>,
-    integration_time_estimate_days: Option<i64>,
-    hn_score_avg: Option<i64>,
-    github_stars: Option<i64>,
-    integration_difficulty: Option<String>,
-    maturity_level: Option<String>,
-    cost_tier: Option<String>,
-    stability_score: Option<i64>,
-    dependencies: Option<Map<String, Value>>,
-    /// Comma-separated technology ids.
-    alternatives: Option<String>,
-    #[schema(format = DateTime)]
-    last_hn_mention: Option<String>,
-    #[schema(format = DateTime)]
-    github_last_commit: Option<String>,
-    #[schema(format = DateTime)]
-    created_at: String,
-    #[schema(format = DateTime)]
-    updated_at: String,
-}
+crate::record_schema!(
+    /// TechnologyCreate (API.md §4), with the optional body project_id.
+    pub TechnologyCreate: Create = &[FIELDS, super::PROJECT_ID]
+);
+crate::record_schema!(
+    /// Any TechnologyCreate field; null clears a nullable one.
+    pub TechnologyUpdate: Update = &[FIELDS]
+);
+crate::record_schema!(pub Technology: Response = OUT);
 
-#[allow(dead_code)]
+/// A page of technologies.
 #[derive(Serialize, ToSchema)]
 pub struct TechnologyPage {
     total: usize,
-    items: Vec<Technology>,
+    #[schema(value_type = Vec<Technology>)]
+    items: Vec<Value>,
+    /// ⌊skip/limit⌋ + 1
     page: usize,
+    /// = limit
     page_size: usize,
 }
 
+const PAGE: [Spec; 2] = page_specs(50, 500);
+const FILTERS: &[Spec] = &[
+    Spec::opt("domain", Kind::Enum(DOMAINS)),
+    Spec::opt("status", Kind::Enum(STATUSES)),
+    Spec::opt("search", Kind::Str { min: 0, max: 255 }),
+];
+crate::query_params!(
+    /// Pagination and filters (AND; search: case-insensitive substring of title,
+    /// description, tags).
+    pub TechnologyQuery [&PAGE, FILTERS]
+);
+
 /// The response form of a stored technology: documented fields in order, nulls included.
 pub fn technology_out(r: &Record) -> Value {
-    let mut fields = vec!["id", "project_id"];
-    fields.extend(FIELDS.iter().map(|s| s.name));
-    fields.extend(["created_at", "updated_at"]);
-    super::shape(r, &fields)
+    crate::domain::shape_of(r, OUT)
 }
 
 fn exists(title: &str) -> ApiError {
@@ -111,8 +87,9 @@ fn exists(title: &str) -> ApiError {
 
 /// Create a technology.
 #[utoipa::path(post, path = "/api/v1/technologies", tag = "technologies", security(("bearer" = [])),
-    request_body = Technology,
-    responses((status = 201, body = Technology), (status = 400, body = Problem), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    params(ProjectScope), request_body = TechnologyCreate,
+    responses((status = 201, body = Technology, description = "Created; emits technology.created"),
+        (status = 409, description = "technology_exists: Technology '<title>' already exists (titles are unique per project, ignoring case)")))]
 async fn create_technology(
     State(state): State<AppState>,
     scope: ProjectScope,
@@ -141,25 +118,16 @@ async fn create_technology(
 
 /// A project's technologies: filtered, by priority, relevance, then most recently updated.
 #[utoipa::path(get, path = "/api/v1/technologies", tag = "technologies", security(("bearer" = [])),
-    params(("skip" = Option<i64>, Query, minimum = 0), ("limit" = Option<i64>, Query, minimum = 1, maximum = 500),
-           ("domain" = Option<String>, Query), ("status" = Option<String>, Query), ("search" = Option<String>, Query),
-           ("project_id" = Option<i64>, Query)),
-    responses((status = 200, body = TechnologyPage), (status = 400, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
+    params(TechnologyQuery, ProjectScope),
+    responses((status = 200, body = TechnologyPage, description = "By priority, relevance_score, updated_at desc")))]
 async fn list_technologies(
     State(state): State<AppState>,
     scope: ProjectScope,
     query: QueryMap,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<TechnologyPage>> {
     let mut f = query.fields();
-    let page = Page::read(&mut f, 50, 500);
-    let filters = f.record(
-        &[
-            Spec::opt("domain", Kind::Enum(DOMAINS)),
-            Spec::opt("status", Kind::Enum(STATUSES)),
-            Spec::opt("search", Kind::Str { min: 0, max: 255 }),
-        ],
-        false,
-    );
+    let page = Page::read(&mut f, &PAGE);
+    let filters = f.record(FILTERS, false);
     f.finish()?;
     let scope = scope.resolve(&state, None, &[]).await?;
     let mut all: Vec<Record> = state
@@ -194,26 +162,27 @@ async fn list_technologies(
         .take(page.limit)
         .map(technology_out)
         .collect();
-    Ok(Json(serde_json::json!({
-        "total": total,
-        "items": items,
-        "page": page.skip / page.limit + 1,
-        "page_size": page.limit,
-    })))
+    Ok(Json(TechnologyPage {
+        total,
+        items,
+        page: page.skip / page.limit + 1,
+        page_size: page.limit,
+    }))
 }
 
 /// One technology.
 #[utoipa::path(get, path = "/api/v1/technologies/{technology_id}", tag = "technologies", security(("bearer" = [])),
-    params(("technology_id" = i64, Path, minimum = 1)),
-    responses((status = 200, body = Technology), (status = 404, body = Problem)))]
+    params(("technology_id" = i64, Path)),
+    responses((status = 200, body = Technology), (status = 404, description = "technology_not_found")))]
 async fn get_technology(item: ItemAccess<Tech>) -> Json<Value> {
     Json(technology_out(&item.record))
 }
 
 /// Update a technology (any TechnologyCreate field). PUT is accepted as PATCH.
 #[utoipa::path(patch, path = "/api/v1/technologies/{technology_id}", tag = "technologies", security(("bearer" = [])),
-    params(("technology_id" = i64, Path, minimum = 1)), request_body = Technology,
-    responses((status = 200, body = Technology), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    params(("technology_id" = i64, Path)), request_body = TechnologyUpdate,
+    responses((status = 200, body = Technology, description = "Updated; emits technology.updated"), (status = 404, description = "technology_not_found"),
+        (status = 409, description = "technology_exists: Technology '<title>' already exists")))]
 async fn update_technology(
     State(state): State<AppState>,
     item: ItemAccess<Tech>,
@@ -245,8 +214,8 @@ async fn update_technology(
 
 /// Delete a technology.
 #[utoipa::path(delete, path = "/api/v1/technologies/{technology_id}", tag = "technologies", security(("bearer" = [])),
-    params(("technology_id" = i64, Path, minimum = 1)),
-    responses((status = 204), (status = 404, body = Problem)))]
+    params(("technology_id" = i64, Path)),
+    responses((status = 204, description = "Deleted with its research tasks; emits technology.deleted"), (status = 404, description = "technology_not_found")))]
 async fn delete_technology(
     State(state): State<AppState>,
     item: ItemAccess<Tech>,
