@@ -7,17 +7,17 @@ VENV ?= .venv
 MOTO ?= http://127.0.0.1:4566
 PYTHON := $(VENV)/bin/python
 # cargo-lambda, sam, cfn-lint and zig (for cross builds) come from the venv
-export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export PATH := $(abspath $(VENV))/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 AWS_DUMMY := AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
 
-.PHONY: help venv moto moto-stop provision dev fmt-check clippy test-rust lint-template smoke test _test-inner \
+.PHONY: help venv moto moto-stop provision dev fmt-check clippy test-rust lint-template smoke schemathesis test _test-inner \
         build build-lambda clean-dev
 
 help:
 	@echo "make dev            run the API locally on 127.0.0.1:\$${PORT:-8000} against moto"
-	@echo "make test           fmt-check, clippy, test-rust, lint-template, smoke (what CI runs)"
-	@echo "make venv | moto | moto-stop | provision | lint-template | smoke | build | build-lambda | clean-dev"
+	@echo "make test           fmt-check, clippy, test-rust, lint-template, smoke, schemathesis (what CI runs)"
+	@echo "make venv | moto | moto-stop | provision | lint-template | smoke | schemathesis | build | build-lambda | clean-dev"
 
 venv: $(VENV)/.stamp
 
@@ -45,7 +45,7 @@ clippy:
 	cargo clippy --workspace --all-targets -- -D warnings
 
 test-rust: venv
-	MOTO_URL=$(MOTO) CC_PROVISION="$(CURDIR)/$(PYTHON) $(CURDIR)/infra/local/provision.py" \
+	MOTO_URL=$(MOTO) CC_PROVISION="$(abspath $(PYTHON)) $(CURDIR)/infra/local/provision.py" \
 	  infra/local/with-moto.sh cargo test --workspace
 
 lint-template: venv
@@ -55,11 +55,15 @@ lint-template: venv
 smoke: venv
 	VENV=$(VENV) MOTO_URL=$(MOTO) infra/local/with-moto.sh infra/local/smoke.sh
 
+# The OpenAPI document against the dev server: every operation, every check, fixed seed
+schemathesis: venv
+	VENV=$(VENV) MOTO_URL=$(MOTO) infra/local/with-moto.sh infra/local/schemathesis.sh
+
 # moto is started once for the whole run (and stopped at the end if it was started here)
 test: venv
 	infra/local/with-moto.sh $(MAKE) --no-print-directory _test-inner
 
-_test-inner: fmt-check clippy test-rust lint-template smoke
+_test-inner: fmt-check clippy test-rust lint-template smoke schemathesis
 
 # sam build compiles release binaries with cargo-lambda (beta feature) into .aws-sam/
 build: venv

@@ -40,10 +40,14 @@ async fn main() -> anyhow::Result<()> {
         .get_or_insert_with(|| format!("http://{addr}/_ws"));
     let aws = AwsClients::from_env().await;
     let dlq_urls = commandcenter::queue::dlq_urls_from(|k| std::env::var(k).ok());
-    pollers::spawn(
-        commandcenter::jobs::JobState::new(config.clone(), &aws),
-        dlq_urls,
-    );
+    // LOCAL_JOB_POLLERS=off serves the HTTP API alone (the contract test does: 18 queues polled
+    // every 500 ms would keep moto, which serves one request at a time, busy).
+    if std::env::var("LOCAL_JOB_POLLERS").map_or(true, |v| v != "off") {
+        pollers::spawn(
+            commandcenter::jobs::JobState::new(config.clone(), &aws),
+            dlq_urls,
+        );
+    }
     let state = api::AppState::build(config, aws).await?;
     let app = cc_local::app(state);
     tracing::info!(
