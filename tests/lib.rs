@@ -180,6 +180,7 @@ impl TestApp {
     /// The state a job function builds from the same configuration.
     pub fn job_state(&self) -> commandcenter::jobs::JobState {
         commandcenter::jobs::JobState::new((*self.state.config).clone(), &self.state.aws)
+            .expect("job state")
     }
 
     /// What the `job-<type>` function does on AWS: the queued messages of the jobs `ids`

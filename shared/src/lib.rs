@@ -9,6 +9,7 @@ pub mod blob;
 pub mod context;
 pub mod domain;
 pub mod events;
+pub mod github;
 pub mod jobs;
 pub mod live;
 pub mod queue;

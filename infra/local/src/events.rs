@@ -19,7 +19,7 @@ use commandcenter::jobs::JobState;
 use serde_json::{json, Value};
 
 /// The rules this build has a target for.
-pub const RULES: &[&str] = &["maintenance"];
+pub const RULES: &[&str] = &["maintenance", "nightly-sync"];
 
 /// Runs the target of `rule` once, as EventBridge invoking its function would.
 pub async fn fire(state: &JobState, rule: &str) -> Option<Result<Value, String>> {
@@ -30,7 +30,35 @@ pub async fn fire(state: &JobState, rule: &str) -> Option<Result<Value, String>>
                 .map(|report| json!(report))
                 .map_err(|e| e.to_string()),
         ),
+        "nightly-sync" => Some(
+            commandcenter::jobs::nightly::run(state)
+                .await
+                .map(|report| json!(report))
+                .map_err(|e| e.to_string()),
+        ),
         _ => None,
+    }
+}
+
+/// The UTC (hour, minute) of a daily EventBridge `cron(M H * * ? *)` expression.
+pub fn daily_cron(expression: &str) -> Option<(u64, u64)> {
+    let inner = expression.trim().strip_prefix("cron(")?.strip_suffix(')')?;
+    let f: Vec<&str> = inner.split_whitespace().collect();
+    if f.len() != 6 || f[2..] != ["*", "*", "?", "*"] {
+        return None;
+    }
+    let (m, h) = (f[0].parse::<u64>().ok()?, f[1].parse::<u64>().ok()?);
+    (m < 60 && h < 24).then_some((h, m))
+}
+
+/// Seconds from `now` (Unix seconds) to the next `hh:mm` UTC.
+pub fn secs_until_daily(now: u64, (h, m): (u64, u64)) -> u64 {
+    let at = h * 3600 + m * 60;
+    let today = now % 86_400;
+    if at > today {
+        at - today
+    } else {
+        86_400 - today + at
     }
 }
 
@@ -76,11 +104,35 @@ pub fn spawn_timetables(state: JobState, schedules: Vec<(String, String)>) {
             );
             continue;
         }
+        if let Some(at) = daily_cron(&expression) {
+            tracing::info!(
+                rule,
+                expression,
+                "firing daily at {:02}:{:02} UTC",
+                at.0,
+                at.1
+            );
+            let state = state.clone();
+            tokio::spawn(async move {
+                loop {
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_secs());
+                    tokio::time::sleep(Duration::from_secs(secs_until_daily(now, at))).await;
+                    match fire(&state, &rule).await {
+                        Some(Ok(result)) => tracing::info!(rule, %result, "scheduled rule fired"),
+                        Some(Err(e)) => tracing::warn!(rule, error = %e, "scheduled rule failed"),
+                        None => {}
+                    }
+                }
+            });
+            continue;
+        }
         let Some(period) = rate_period(&expression) else {
             tracing::warn!(
                 rule,
                 expression,
-                "schedule expression not run locally (only rate(...))"
+                "schedule expression not run locally (only rate(...) and daily cron(M H * * ? *))"
             );
             continue;
         };
@@ -144,6 +196,17 @@ async fn fire_and_answer(state: JobState, rule: String) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn daily_cron_expressions() {
+        assert_eq!(daily_cron("cron(0 2 * * ? *)"), Some((2, 0)));
+        assert_eq!(daily_cron("cron(0 2 * * MON *)"), None);
+        assert_eq!(daily_cron("cron(61 2 * * ? *)"), None);
+        // 01:00 UTC -> 1 h to 02:00; 03:00 -> 23 h.
+        assert_eq!(secs_until_daily(3600, (2, 0)), 3600);
+        assert_eq!(secs_until_daily(3 * 3600, (2, 0)), 23 * 3600);
+        assert_eq!(secs_until_daily(2 * 3600, (2, 0)), 86_400);
+    }
 
     #[test]
     fn rate_expressions() {

@@ -11,7 +11,7 @@ use commandcenter::api::{self, AppState};
 /// Every HTTP route of every function, plus the WebSocket endpoint and its management API,
 /// and `POST /_local/events/<rule>`.
 pub fn app(state: AppState) -> axum::Router {
-    let jobs = commandcenter::jobs::JobState::new((*state.config).clone(), &state.aws);
+    let jobs = commandcenter::jobs::JobState::from_app(&state);
     api::app(api::all_routes(), state.clone())
         .merge(gateway::router(state))
         .merge(events::router(jobs))

@@ -43,13 +43,13 @@ async fn main() -> anyhow::Result<()> {
     // LOCAL_JOB_POLLERS=off serves the HTTP API alone (the contract test does: 18 queues polled
     // every 500 ms and maintenance passes would keep moto, which serves one request at a time,
     // busy).
+    let state = api::AppState::build(config, aws).await?;
     if std::env::var("LOCAL_JOB_POLLERS").map_or(true, |v| v != "off") {
-        let jobs = commandcenter::jobs::JobState::new(config.clone(), &aws);
+        let jobs = commandcenter::jobs::JobState::from_app(&state);
         pollers::spawn(jobs.clone(), dlq_urls);
         // EventBridge: each scheduled rule on the template's timetable (SCHEDULE_<RULE>).
         events::spawn_timetables(jobs, events::schedules_from(std::env::vars()));
     }
-    let state = api::AppState::build(config, aws).await?;
     let app = cc_local::app(state);
     tracing::info!(
         "CommandCenter dev server on http://{addr} (docs: http://{addr}/docs, job progress: ws://{addr}/ws?job_id=<id>&token=<token>)"

@@ -216,6 +216,49 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// API.md §11: GitHub's answers as problems.
+impl From<crate::github::GitHubError> for ApiError {
+    fn from(e: crate::github::GitHubError) -> Self {
+        use crate::github::GitHubError as G;
+        match e {
+            G::NotFound => Self::new(
+                StatusCode::NOT_FOUND,
+                "github_not_found",
+                "GitHub resource not found",
+            ),
+            G::AuthFailed => Self::new(
+                StatusCode::BAD_GATEWAY,
+                "github_auth_failed",
+                "GitHub rejected the token",
+            ),
+            G::RateLimited { retry_after } => Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "github_rate_limited",
+                format!("GitHub rate limit exceeded; retry in {retry_after} s"),
+            )
+            .with_header(header::RETRY_AFTER, retry_after.to_string()),
+            G::Validation(message) => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "github_validation_failed",
+                message,
+            ),
+            G::Conflict(cause) | G::Upstream(cause) => {
+                tracing::warn!(
+                    request_id = context::request_id().unwrap_or_default(),
+                    error = %cause,
+                    "GitHub request failed"
+                );
+                Self::new(
+                    StatusCode::BAD_GATEWAY,
+                    "github_error",
+                    "GitHub request failed",
+                )
+            }
+            G::Token(cause) => Self::internal(cause),
+        }
+    }
+}
+
 impl From<SecretsError> for ApiError {
     fn from(e: SecretsError) -> Self {
         ApiError::internal(e)

@@ -35,6 +35,7 @@ pub struct AppState {
     pub queues: crate::queue::Queues,
     pub live: crate::live::Live,
     pub aws: AwsClients,
+    pub github: crate::github::GitHub,
 }
 
 impl AppState {
@@ -47,14 +48,20 @@ impl AppState {
             }
         };
         let store = Store::new(aws.dynamodb.clone(), config.table_name.clone());
+        let sealer = Sealer::new(aws.kms.clone(), config.kms_key_id.clone());
         Ok(Self {
+            github: crate::github::GitHub::new(
+                &config.github_api_url,
+                config.github_token.clone(),
+                sealer.clone(),
+            )?,
             live: crate::live::Live::new(
                 store.clone(),
                 config.websocket_management_url.as_deref(),
                 &aws.sdk,
             ),
             store,
-            sealer: Sealer::new(aws.kms.clone(), config.kms_key_id.clone()),
+            sealer,
             blobs: crate::blob::Blobs::new(aws.s3.clone(), config.bucket_name.clone()),
             queues: crate::queue::Queues::new(aws.sqs.clone(), config.queue_urls.clone()),
             jwt: Arc::new(JwtKeys::new(secret.as_bytes())),

@@ -524,6 +524,40 @@ pub const ACTIVE_SHARDS: u64 = 8;
 pub const STALE_SECS: i64 = 600;
 
 /// The gsi2 keys of an active job due for a maintenance look at `due` (RFC 3339).
+/// A new pending job as stored (its id, project and version are added by the store).
+pub fn new_job(
+    job_type: JobType,
+    parameters: serde_json::Map<String, serde_json::Value>,
+    tags: serde_json::Map<String, serde_json::Value>,
+    created_by: Option<u64>,
+) -> serde_json::Map<String, serde_json::Value> {
+    use serde_json::{json, Value};
+    let now = crate::domain::Timestamp::now().to_rfc3339();
+    let mut record = serde_json::Map::new();
+    for (k, v) in [
+        ("job_type", json!(job_type.as_str())),
+        ("status", json!("pending")),
+        ("progress", json!(0)),
+        ("current_step", Value::Null),
+        ("parameters", Value::Object(parameters)),
+        ("tags", Value::Object(tags)),
+        ("result", Value::Null),
+        ("error", Value::Null),
+        ("created_by", json!(created_by)),
+        ("celery_task_id", Value::Null),
+        ("created_at", json!(now)),
+        ("updated_at", json!(now)),
+        // started_at and completed_at are absent until set (the runner's claim sets
+        // started_at with if_not_exists, which a stored null would defeat).
+        ("attempts", json!(0)),
+        // WebSocket connections following the job (store::live).
+        ("listeners", json!({})),
+    ] {
+        record.insert(k.into(), v);
+    }
+    record
+}
+
 pub fn active_index(project_id: u64, job_id: u64, due: &str) -> (String, String) {
     (
         format!("ACTIVEJOB#{}", job_id % ACTIVE_SHARDS),

@@ -4,6 +4,7 @@
 //! handler, and one work function per job type.
 
 pub mod maintenance;
+pub mod nightly;
 pub mod runner;
 pub mod work;
 
@@ -23,6 +24,7 @@ pub struct JobState {
     pub queues: Queues,
     pub sqs: aws_sdk_sqs::Client,
     pub live: crate::live::Live,
+    pub github: crate::github::GitHub,
     /// How long a claim holds a job without a checkpoint (longer than the function timeout).
     pub lease_secs: i64,
 }
@@ -31,9 +33,29 @@ pub struct JobState {
 pub const DEFAULT_LEASE_SECS: i64 = 360;
 
 impl JobState {
-    pub fn new(config: Config, aws: &AwsClients) -> Self {
-        let store = Store::new(aws.dynamodb.clone(), config.table_name.clone());
+    /// The job state of a process that also serves HTTP (dev server, tests): same clients.
+    pub fn from_app(app: &crate::api::AppState) -> Self {
         Self {
+            config: app.config.clone(),
+            store: app.store.clone(),
+            blobs: app.blobs.clone(),
+            queues: app.queues.clone(),
+            sqs: app.aws.sqs.clone(),
+            live: app.live.clone(),
+            github: app.github.clone(),
+            lease_secs: DEFAULT_LEASE_SECS,
+        }
+    }
+
+    pub fn new(config: Config, aws: &AwsClients) -> Result<Self, crate::github::GitHubError> {
+        let store = Store::new(aws.dynamodb.clone(), config.table_name.clone());
+        let sealer = crate::secrets::Sealer::new(aws.kms.clone(), config.kms_key_id.clone());
+        Ok(Self {
+            github: crate::github::GitHub::new(
+                &config.github_api_url,
+                config.github_token.clone(),
+                sealer,
+            )?,
             live: crate::live::Live::new(
                 store.clone(),
                 config.websocket_management_url.as_deref(),
@@ -45,6 +67,6 @@ impl JobState {
             sqs: aws.sqs.clone(),
             config: Arc::new(config),
             lease_secs: DEFAULT_LEASE_SECS,
-        }
+        })
     }
 }

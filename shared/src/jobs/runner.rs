@@ -25,6 +25,10 @@ pub enum JobError {
     /// Worth another delivery (throttling, a dependency down): the message comes back after a
     /// back-off; after maxReceiveCount it is dead-lettered.
     Retryable(String),
+    /// Not now, but certainly later (a rate limit until its reset): the job is given back and
+    /// its message sent again with this delay, so the wait costs no delivery attempt and the
+    /// job never reaches the dead-letter queue for waiting.
+    RetryAfter { secs: u64, reason: String },
     /// Will fail again: the job is failed with this error.
     Fatal(String),
     /// The job was cancelled (or taken over) while running: stop without recording anything.
@@ -37,6 +41,23 @@ impl From<StoreError> for JobError {
             StoreError::Unavailable(m) => JobError::Retryable(m),
             // Its project is being deleted: the job item goes with it; nothing to record.
             StoreError::ProjectGone(_) => JobError::Stopped,
+            other => JobError::Fatal(other.to_string()),
+        }
+    }
+}
+
+impl From<crate::github::GitHubError> for JobError {
+    fn from(e: crate::github::GitHubError) -> Self {
+        use crate::github::GitHubError as G;
+        match e {
+            G::RateLimited { retry_after } => JobError::RetryAfter {
+                secs: retry_after,
+                reason: e.to_string(),
+            },
+            // Network trouble and GitHub's own 5xx pass; a refused token or a missing
+            // repository will not.
+            G::Upstream(m) => JobError::Retryable(m),
+            G::Token(m) => JobError::Retryable(m),
             other => JobError::Fatal(other.to_string()),
         }
     }
@@ -257,6 +278,27 @@ pub async fn handle_record(
                 Ok(true) => {
                     back_off(state, job_type, record, None).await;
                     Ok(Some(Outcome::Retry(reason)))
+                }
+                Ok(false) => Ok(None),
+                Err(e) => Err(e),
+            }
+        }
+        Err(JobError::RetryAfter { secs, reason }) => {
+            let secs = secs as i64;
+            match held.release(&reason, secs).await {
+                Ok(true) => {
+                    let again = JobMessage {
+                        not_before: None,
+                        ..msg.clone()
+                    };
+                    match state.queues.send_job(again, secs).await {
+                        Ok(_) => Ok(Some(Outcome::Redelayed)),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "could not re-send a rate-limited job; its message returns after the wait");
+                            back_off(state, job_type, record, Some(secs)).await;
+                            Ok(Some(Outcome::Retry(reason)))
+                        }
+                    }
                 }
                 Ok(false) => Ok(None),
                 Err(e) => Err(e),

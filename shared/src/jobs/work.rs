@@ -1,4 +1,4 @@
-//! Work functions per job type. batch_import runs for real; the types whose work arrives with
+//! Work functions per job type. batch_import and repository_sync run for real; the types whose work arrives with
 //! later issues fail at once with a clear, non-retryable error.
 
 use std::sync::Arc;
@@ -20,6 +20,7 @@ use crate::store::StoreError;
 pub fn work_for(job_type: JobType) -> Work {
     match job_type {
         JobType::BatchImport => Arc::new(|run| Box::pin(batch_import(run))),
+        JobType::RepositorySync => Arc::new(|run| Box::pin(repository_sync(run))),
         other => Arc::new(move |_| {
             Box::pin(async move {
                 Err(JobError::Fatal(format!(
@@ -27,6 +28,51 @@ pub fn work_for(job_type: JobType) -> Work {
                 )))
             })
         }),
+    }
+}
+
+/// repository_sync (API.md §3): the sync `POST /repositories/{id}/sync` runs, as a job. One
+/// read brings the repository and the project (its token); a rate limit gives the job back
+/// until GitHub's reset.
+async fn repository_sync(run: JobRun) -> Result<Value, JobError> {
+    use crate::github::sync::{sync_repository, SyncError};
+    use crate::store::kinds::REPOSITORIES;
+    let params = run.parameters();
+    let rid = params
+        .get("repository_id")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| JobError::Fatal("repository_id is missing".into()))?;
+    let force = params
+        .get("force")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let pid = run.project_id;
+    let store = &run.state.store;
+    let (repo_key, project_key) = (REPOSITORIES.key(pid, rid), keys::project(pid));
+    let mut found = store
+        .batch_get(&[repo_key.clone(), project_key.clone()])
+        .await?;
+    let repo = match found.remove(&repo_key) {
+        Some(item) => record_of(item)?,
+        None => return Err(JobError::Fatal(format!("Repository {rid} not found"))),
+    };
+    let project_token = found
+        .get(&project_key)
+        .and_then(|p| crate::store::attr_s(p, "github_token_enc"));
+    match sync_repository(
+        &run.state.github,
+        store,
+        pid,
+        &repo,
+        project_token.as_deref(),
+        force,
+    )
+    .await
+    {
+        Ok(synced) => Ok(synced.result),
+        Err(SyncError::GitHub(e)) => Err(e.into()),
+        Err(SyncError::Store(e)) => Err(e.into()),
+        Err(SyncError::Gone(id)) => Err(JobError::Fatal(format!("Repository {id} not found"))),
     }
 }
 

@@ -74,6 +74,99 @@ impl Queues {
     }
 }
 
+impl Queues {
+    /// Sends many messages of one job type, ten per SendMessageBatch call (a few calls at
+    /// once); failed entries are retried once. Returns per message its queue message id or
+    /// why it could not be sent.
+    pub async fn send_jobs(
+        &self,
+        job_type: JobType,
+        msgs: &[JobMessage],
+    ) -> Result<Vec<Result<String, String>>, QueueError> {
+        use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+        use futures::StreamExt;
+        let url = self.url(job_type)?.to_string();
+        let send_chunk = |chunk: Vec<(usize, JobMessage)>| {
+            let url = url.clone();
+            async move {
+                let mut results: Vec<(usize, Result<String, String>)> = Vec::new();
+                let mut pending = chunk;
+                for round in 0..2 {
+                    if pending.is_empty() {
+                        break;
+                    }
+                    let entries: Vec<_> = pending
+                        .iter()
+                        .filter_map(|(i, m)| {
+                            SendMessageBatchRequestEntry::builder()
+                                .id(i.to_string())
+                                .message_body(serde_json::to_string(m).unwrap_or_default())
+                                .build()
+                                .ok()
+                        })
+                        .collect();
+                    let out = self
+                        .client
+                        .send_message_batch()
+                        .queue_url(&url)
+                        .set_entries(Some(entries))
+                        .send()
+                        .await;
+                    match out {
+                        Ok(out) => {
+                            for ok in out.successful() {
+                                if let Ok(i) = ok.id().parse::<usize>() {
+                                    results.push((i, Ok(ok.message_id().to_string())));
+                                }
+                            }
+                            let failed: Vec<(usize, String)> = out
+                                .failed()
+                                .iter()
+                                .filter_map(|f| {
+                                    Some((
+                                        f.id().parse::<usize>().ok()?,
+                                        f.message().unwrap_or(f.code()).to_string(),
+                                    ))
+                                })
+                                .collect();
+                            pending.retain(|(i, _)| failed.iter().any(|(f, _)| f == i));
+                            if round == 1 {
+                                results.extend(failed.into_iter().map(|(i, e)| (i, Err(e))));
+                            }
+                        }
+                        Err(e) => {
+                            let why = aws_sdk_sqs::error::DisplayErrorContext(e).to_string();
+                            if round == 1 {
+                                results.extend(pending.iter().map(|(i, _)| (*i, Err(why.clone()))));
+                            }
+                        }
+                    }
+                }
+                results
+            }
+        };
+        let chunks: Vec<Vec<(usize, JobMessage)>> = msgs
+            .iter()
+            .cloned()
+            .enumerate()
+            .collect::<Vec<_>>()
+            .chunks(10)
+            .map(<[_]>::to_vec)
+            .collect();
+        let mut all: Vec<Result<String, String>> = vec![Err("not sent".to_string()); msgs.len()];
+        let mut stream =
+            futures::stream::iter(chunks.into_iter().map(send_chunk)).buffer_unordered(4);
+        while let Some(results) = stream.next().await {
+            for (i, r) in results {
+                if let Some(slot) = all.get_mut(i) {
+                    *slot = r;
+                }
+            }
+        }
+        Ok(all)
+    }
+}
+
 /// QUEUE_URL_<JOB_TYPE> variables present in the environment, by job type.
 pub fn urls_from(lookup: impl Fn(&str) -> Option<String>) -> BTreeMap<String, String> {
     JobType::VALUES

@@ -40,6 +40,10 @@ pub struct Config {
     pub queue_urls: std::collections::BTreeMap<String, String>,
     /// WEBHOOK_ALLOW_PRIVATE_TARGETS: lifts the §10.3 target rule (local development only).
     pub webhook_allow_private_targets: bool,
+    /// GITHUB_API_URL (API.md §0.9): where GitHub is reached (a fake in tests and local runs).
+    pub github_api_url: String,
+    /// GITHUB_TOKEN: the server's token, third in the §11 order.
+    pub github_token: Option<String>,
 }
 
 pub const DEFAULT_CORS_ORIGINS: [&str; 2] = ["http://localhost:3000", "http://localhost:5173"];
@@ -112,6 +116,9 @@ impl Config {
             pretty_logs: optional("LOG_FORMAT").is_some_and(|f| f == "pretty"),
             queue_urls: crate::queue::urls_from(&lookup),
             webhook_allow_private_targets: flag("WEBHOOK_ALLOW_PRIVATE_TARGETS"),
+            github_api_url: optional("GITHUB_API_URL")
+                .unwrap_or_else(|| crate::github::DEFAULT_API_URL.into()),
+            github_token: optional("GITHUB_TOKEN"),
         })
     }
 }

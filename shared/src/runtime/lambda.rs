@@ -84,7 +84,7 @@ async fn job_state_from_env() -> Result<crate::jobs::JobState, lambda_runtime::E
     let config = Config::from_env()?;
     telemetry::init(config.pretty_logs);
     let clients = AwsClients::from_env().await;
-    Ok(crate::jobs::JobState::new(config, &clients))
+    Ok(crate::jobs::JobState::new(config, &clients)?)
 }
 
 /// `main` of worker-maintenance (EventBridge schedule).
@@ -95,6 +95,21 @@ pub async fn serve_maintenance() -> Result<(), lambda_runtime::Error> {
             let state = state.clone();
             async move {
                 let report = crate::jobs::maintenance::run(&state).await?;
+                Ok::<_, lambda_runtime::Error>(serde_json::json!({"report": report}))
+            }
+        },
+    ))
+    .await
+}
+
+/// `main` of worker-nightly-sync (EventBridge, 02:00 UTC).
+pub async fn serve_nightly_sync() -> Result<(), lambda_runtime::Error> {
+    let state = job_state_from_env().await?;
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |_event: lambda_runtime::LambdaEvent<serde_json::Value>| {
+            let state = state.clone();
+            async move {
+                let report = crate::jobs::nightly::run(&state).await?;
                 Ok::<_, lambda_runtime::Error>(serde_json::json!({"report": report}))
             }
         },

@@ -1,6 +1,7 @@
 //! The DynamoDB single-table adapter: keys, item ⇄ entity mapping, transactions (with the
 //! request's rate charge and bounded retry of `TransactionConflict`), batch reads, pagination.
 
+pub mod github;
 pub mod jobs;
 pub mod keys;
 pub mod kinds;

@@ -213,15 +213,31 @@ impl Store {
         &self,
         rt: &RecordType,
         pid: Id,
+        r: Record,
+        events: impl Fn(&Record) -> Vec<(EventType, Value)>,
+        must_exist: &[Key],
+    ) -> Result<Record, StoreError> {
+        self.create_record_with(rt, pid, r, events, must_exist, |_| {})
+            .await
+    }
+
+    /// `create_record`, with `complete` called on the record once its id is known (for
+    /// attributes built from the id, such as an index entry).
+    pub async fn create_record_with(
+        &self,
+        rt: &RecordType,
+        pid: Id,
         mut r: Record,
         events: impl Fn(&Record) -> Vec<(EventType, Value)>,
         must_exist: &[Key],
+        complete: impl Fn(&mut Record),
     ) -> Result<Record, StoreError> {
         r.insert("project_id".into(), Value::from(pid));
         r.insert("version".into(), Value::from(1));
         for attempt in 0..3 {
             let id = crate::domain::new_id();
             r.insert("id".into(), Value::from(id));
+            complete(&mut r);
             let mut items = vec![
                 record_put(&rt.key(pid, id), &r, None, &self.table)?,
                 pointer_put(id, pid, rt.prefix, &self.table),

@@ -259,29 +259,7 @@ pub(crate) async fn insert_job(
     parameters: Map<String, Value>,
     tags: Map<String, Value>,
 ) -> ApiResult<Record> {
-    let now = Timestamp::now().to_rfc3339();
-    let mut record = Record::new();
-    for (k, v) in [
-        ("job_type", json!(job_type.as_str())),
-        ("status", json!("pending")),
-        ("progress", json!(0)),
-        ("current_step", Value::Null),
-        ("parameters", Value::Object(parameters)),
-        ("tags", Value::Object(tags)),
-        ("result", Value::Null),
-        ("error", Value::Null),
-        ("created_by", json!(created_by)),
-        ("celery_task_id", Value::Null),
-        ("created_at", json!(now)),
-        ("updated_at", json!(now)),
-        // started_at and completed_at are absent until set (the runner's claim sets
-        // started_at with if_not_exists, which a stored null would defeat).
-        ("attempts", json!(0)),
-        // WebSocket connections following the job (store::live).
-        ("listeners", json!({})),
-    ] {
-        record.insert(k.into(), v);
-    }
+    let record = crate::domain::jobs::new_job(job_type, parameters, tags, Some(created_by));
     // Every item the parameters name must exist in this project, checked in the same
     // transaction: no worker ever follows an id into another project.
     let links = linked_items(

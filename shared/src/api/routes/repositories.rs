@@ -135,6 +135,15 @@ crate::record_schema!(
     /// Optional; force = unconditional requests (no ETags).
     pub SyncRequest: Create = &[SYNC]
 );
+const SYNC_RESULT: &[Spec] = &[
+    Spec::req("repository_id", Kind::Id),
+    Spec::req("synced", Kind::Bool),
+    Spec::opt("last_commit_sha", TEXT),
+    Spec::opt("last_commit_message", TEXT),
+    Spec::opt("last_synced_at", Kind::Ts),
+    Spec::req("changes_detected", Kind::Bool),
+];
+crate::record_schema!(pub RepositorySyncResult: Response = &[SYNC_RESULT]);
 
 /// The response form: never the token, only whether there is one.
 pub fn repository_out(r: &Record) -> Value {
@@ -174,10 +183,14 @@ async fn create_repository(
         ("stars", Value::from(0)),
         ("forks", Value::from(0)),
         ("created_at", Value::from(now.clone())),
-        ("updated_at", Value::from(now)),
+        ("updated_at", Value::from(now.clone())),
     ] {
         record.insert(k.into(), v);
     }
+    // Listed for the nightly sync (sparse gsi2).
+    let (g2pk, g2sk) = crate::github::sync::tracked_index(&full_name, &now);
+    record.insert("gsi2pk".into(), Value::from(g2pk));
+    record.insert("gsi2sk".into(), Value::from(g2sk));
     if let Some(t) = token {
         record.insert(
             "access_token_enc".into(),
@@ -316,15 +329,37 @@ async fn delete_repository(
     .await
 }
 
-/// Sync with GitHub: arrives with the GitHub integration.
+/// Sync with GitHub now (API.md §3): repository data and the newest default-branch commit,
+/// with ETag conditional requests unless `force`; the same operation as a repository_sync job.
 #[utoipa::path(post, path = "/api/v1/repositories/{repository_id}/sync", tag = "repositories", security(("bearer" = [])),
     params(("repository_id" = i64, Path)), request_body = SyncRequest,
-    responses((status = 404, description = "repository_not_found"),
-        (status = 503, description = "github_unavailable: the GitHub integration is not deployed yet, so every sync answers this")))]
-async fn sync_repository(_item: ItemAccess<Repo>) -> ApiError {
-    ApiError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "github_unavailable",
-        "Repository sync is not available yet: the GitHub integration is not deployed",
+    responses((status = 200, body = RepositorySyncResult, description = "Synced; changes_detected = a previous commit SHA existed and differs"),
+        (status = 404, description = "repository_not_found, or github_not_found (GitHub has no such repository)"),
+        (status = 429, description = "github_rate_limited (Retry-After), or rate_limited"),
+        (status = 502, description = "github_auth_failed, github_error")))]
+async fn sync_repository(
+    State(state): State<AppState>,
+    item: ItemAccess<Repo>,
+    body: JsonObject,
+) -> ApiResult<Json<Value>> {
+    let mut f = body.fields();
+    let q = f.record(SYNC, true);
+    f.finish()?;
+    let force = q.get("force").and_then(Value::as_bool).unwrap_or(false);
+    let pid = item.scope.id();
+    let synced = crate::github::sync::sync_repository(
+        &state.github,
+        &state.store,
+        pid,
+        &item.record,
+        item.scope.project.github_token_enc.as_deref(),
+        force,
     )
+    .await
+    .map_err(|e| match e {
+        crate::github::sync::SyncError::GitHub(e) => ApiError::from(e),
+        crate::github::sync::SyncError::Store(e) => ApiError::from(e),
+        crate::github::sync::SyncError::Gone(id) => ItemAccess::<Repo>::not_found(id),
+    })?;
+    Ok(Json(synced.result))
 }
