@@ -75,7 +75,8 @@ trap 'exit 143' TERM
     # shellcheck disable=SC1091
     . "$OUT/env"
     set +a
-    export PORT RATE_LIMIT_PER_MINUTE=1000000 LOG_FORMAT=json LOCAL_JOB_POLLERS=off
+    # GitHub-backed routes answer 502 github_error at once: nothing listens on port 9.
+    export PORT RATE_LIMIT_PER_MINUTE=1000000 LOG_FORMAT=json LOCAL_JOB_POLLERS=off GITHUB_API_URL=http://127.0.0.1:9
     exec "$ROOT/target/debug/cc-local"
 ) >"$OUT/server.log" 2>&1 </dev/null &
 SERVER_PID=$!
