@@ -374,18 +374,34 @@ async fn the_nightly_sync_queues_one_job_per_tracked_repository_and_costs_nothin
                 ids.push(body["job_id"].as_u64().unwrap());
             }
             assert_eq!(ids.len(), 12);
-            let out = commandcenter::jobs::runner::handle_batch(
-                &app.job_state(),
-                JobType::RepositorySync,
-                &commandcenter::jobs::work::work_for(JobType::RepositorySync),
-                event,
+            // AWS calls per job, as the job function would make them.
+            let ctx = std::sync::Arc::new(commandcenter::context::RequestContext::new("n".into()));
+            let out = commandcenter::context::scope(
+                ctx.clone(),
+                commandcenter::jobs::runner::handle_batch(
+                    &app.job_state(),
+                    JobType::RepositorySync,
+                    &commandcenter::jobs::work::work_for(JobType::RepositorySync),
+                    event,
+                ),
             )
             .await;
             assert!(out.batch_item_failures.is_empty());
+            let per_job = ctx.aws_calls().0 as f64 / ids.len() as f64;
+            println!("AWS calls per repository_sync job: {per_job}");
+            assert!(per_job <= 7.0, "{per_job}");
             ids
         }
     };
-    let first = app.fire("nightly-sync").await;
+    let fired = app.dev_post("/_local/events/nightly-sync").send().await;
+    // One Query per shard, then per repository one create transaction, plus one
+    // SendMessageBatch per ten.
+    println!(
+        "AWS calls for a 12-repository fan-out: {}",
+        fired.aws_calls()
+    );
+    assert!(fired.aws_calls() <= 4 + 12 + 2, "{}", fired.aws_calls());
+    let first = fired.body["result"].clone();
     let ids = run_all(first).await;
     let seen = gh.seen();
     assert_eq!(seen.len(), 24, "2 requests per repository");

@@ -165,9 +165,20 @@ async fn fire_once(State(state): State<JobState>, Path(rule): Path<String>) -> R
     // Its own request id, as API responses carry (in the problem document and X-Request-ID).
     let request_id = uuid::Uuid::new_v4().to_string();
     let ctx = std::sync::Arc::new(RequestContext::new(request_id.clone()));
-    let mut res = context::scope(ctx, fire_and_answer(state, rule)).await;
+    let started = std::time::Instant::now();
+    let mut res = context::scope(ctx.clone(), fire_and_answer(state, rule)).await;
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         res.headers_mut().insert("x-request-id", v);
+    }
+    // The AWS calls the target made, as API responses report them.
+    let (calls, aws) = ctx.aws_calls();
+    let timing = format!(
+        "aws;desc=\"{calls} calls\";dur={:.1}, total;dur={:.1}",
+        aws.as_secs_f64() * 1000.0,
+        started.elapsed().as_secs_f64() * 1000.0
+    );
+    if let Ok(v) = HeaderValue::from_str(&timing) {
+        res.headers_mut().insert("server-timing", v);
     }
     res
 }

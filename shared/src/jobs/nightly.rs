@@ -27,6 +27,8 @@ const CREATE_CONCURRENCY: usize = 16;
 
 #[derive(Debug, Default, Serialize, PartialEq)]
 pub struct Report {
+    /// When this firing started (the jobs' `fired_at` tag).
+    pub fired_at: String,
     pub repositories: usize,
     pub jobs_created: usize,
     pub messages_sent: usize,
@@ -39,12 +41,13 @@ pub struct Report {
 
 pub async fn run(state: &JobState) -> Result<Report, StoreError> {
     let started = Instant::now();
+    let fired = Timestamp::now().to_rfc3339();
     let tracked = state.store.tracked_repositories().await?;
     let mut report = Report {
+        fired_at: fired.clone(),
         repositories: tracked.len(),
         ..Report::default()
     };
-    let fired = Timestamp::now().to_rfc3339();
     let create = |(pid, rid): (Id, Id)| {
         let fired = fired.clone();
         async move {
