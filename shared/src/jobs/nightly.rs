@@ -1,14 +1,16 @@
 //! worker-nightly-sync (EventBridge, 02:00 UTC; API.md §3, issue "nightly sync"): every
 //! tracked repository of every project gets a `repository_sync` job, sent to the
 //! `job-repository-sync` queue ten messages per SendMessageBatch. The repositories come from
-//! the sparse gsi2 `TRACKED#<n>` (no Scan); each job is created in its own transaction with
-//! the project's counters and a check that the repository still exists, and carries the
-//! active-job index entry, so a job whose message is lost is sent again by maintenance.
+//! the sparse gsi2 `TRACKED#<n>` (no Scan); the jobs of a project are created 32 per
+//! transaction, with the project's counters and a check that each repository still exists,
+//! and carry the active-job index entry, so a job whose message is lost is sent again by
+//! maintenance.
 //!
 //! A second firing (EventBridge delivers at least once) creates a second round of jobs:
 //! harmless, since a sync whose ETags still match costs two 304s and changes only
 //! last_synced_at.
 
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use futures::StreamExt;
@@ -20,10 +22,11 @@ use crate::domain::jobs::{active_index, new_job, JobType, STALE_SECS};
 use crate::domain::{Id, Timestamp};
 use crate::queue::JobMessage;
 use crate::store::kinds::{JOBS, REPOSITORIES};
+use crate::store::records::{BATCH_CREATE_MAX, CHECK_BASE};
 use crate::store::StoreError;
 
-/// Job creations in flight at once.
-const CREATE_CONCURRENCY: usize = 16;
+/// Creation transactions in flight at once.
+const CREATE_CONCURRENCY: usize = 4;
 
 #[derive(Debug, Default, Serialize, PartialEq)]
 pub struct Report {
@@ -36,6 +39,10 @@ pub struct Report {
     pub skipped: usize,
     /// Jobs created whose message could not be sent: maintenance sends them.
     pub send_failures: usize,
+    /// Time spent finding the repositories, creating the jobs, sending the messages.
+    pub query_ms: u128,
+    pub create_ms: u128,
+    pub send_ms: u128,
     pub duration_ms: u128,
 }
 
@@ -48,54 +55,87 @@ pub async fn run(state: &JobState) -> Result<Report, StoreError> {
         repositories: tracked.len(),
         ..Report::default()
     };
-    let create = |(pid, rid): (Id, Id)| {
+    report.query_ms = started.elapsed().as_millis();
+    // Per project, BATCH_CREATE_MAX jobs per transaction.
+    let mut by_project: BTreeMap<Id, Vec<Id>> = BTreeMap::new();
+    for (pid, rid) in tracked {
+        by_project.entry(pid).or_default().push(rid);
+    }
+    let chunks: Vec<(Id, Vec<Id>)> = by_project
+        .into_iter()
+        .flat_map(|(pid, rids)| {
+            rids.chunks(BATCH_CREATE_MAX)
+                .map(|c| (pid, c.to_vec()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let create = |(pid, mut rids): (Id, Vec<Id>)| {
         let fired = fired.clone();
         async move {
-            let mut params = Map::new();
-            params.insert("repository_id".into(), json!(rid));
-            let mut tags = Map::new();
-            tags.insert("trigger".into(), json!("nightly-sync"));
-            tags.insert("fired_at".into(), json!(fired));
-            let record = new_job(JobType::RepositorySync, params, tags, None);
-            let due = Timestamp::now().plus_secs(STALE_SECS).to_rfc3339();
-            let created = state
-                .store
-                .create_record_with(
-                    &JOBS,
-                    pid,
-                    record,
-                    |_| vec![],
-                    &[REPOSITORIES.key(pid, rid)],
-                    |r| {
+            let mut skipped = 0;
+            loop {
+                if rids.is_empty() {
+                    return (pid, Ok(Vec::new()), skipped);
+                }
+                let records = rids
+                    .iter()
+                    .map(|rid| {
+                        let mut params = Map::new();
+                        params.insert("repository_id".into(), json!(rid));
+                        let mut tags = Map::new();
+                        tags.insert("trigger".into(), json!("nightly-sync"));
+                        tags.insert("fired_at".into(), json!(fired));
+                        (
+                            new_job(JobType::RepositorySync, params, tags, None),
+                            vec![REPOSITORIES.key(pid, *rid)],
+                        )
+                    })
+                    .collect();
+                let due = Timestamp::now().plus_secs(STALE_SECS).to_rfc3339();
+                match state
+                    .store
+                    .create_records_batch(&JOBS, pid, records, |r| {
+                        // Listed as active: maintenance sends a job whose message was lost.
                         let id = r.get("id").and_then(Value::as_u64).unwrap_or(0);
                         let (pk, sk) = active_index(pid, id, &due);
                         r.insert("gsi2pk".into(), json!(pk));
                         r.insert("gsi2sk".into(), json!(sk));
-                    },
-                )
-                .await;
-            (pid, created)
+                    })
+                    .await
+                {
+                    Ok(jobs) => return (pid, Ok(jobs), skipped),
+                    // A repository untracked meanwhile: without it.
+                    Err(StoreError::Condition(i))
+                        if i >= CHECK_BASE && i - CHECK_BASE < rids.len() =>
+                    {
+                        rids.remove(i - CHECK_BASE);
+                        skipped += 1;
+                    }
+                    // The project is being deleted.
+                    Err(StoreError::ProjectGone(_)) => {
+                        return (pid, Ok(Vec::new()), skipped + rids.len())
+                    }
+                    Err(e) => return (pid, Err(e), skipped),
+                }
+            }
         }
     };
     let mut messages = Vec::new();
     let mut creations =
-        futures::stream::iter(tracked.into_iter().map(create)).buffer_unordered(CREATE_CONCURRENCY);
-    while let Some((pid, created)) = creations.next().await {
-        match created {
-            Ok(job) => {
-                report.jobs_created += 1;
-                messages.push(JobMessage {
-                    job_id: job.get("id").and_then(Value::as_u64).unwrap_or(0),
-                    project_id: pid,
-                    job_type: JobType::RepositorySync,
-                    not_before: None,
-                });
-            }
-            // The project is being deleted, or the repository was untracked meanwhile.
-            Err(StoreError::ProjectGone(_) | StoreError::Condition(_)) => report.skipped += 1,
-            Err(e) => return Err(e),
+        futures::stream::iter(chunks.into_iter().map(create)).buffer_unordered(CREATE_CONCURRENCY);
+    while let Some((pid, created, skipped)) = creations.next().await {
+        report.skipped += skipped;
+        for job in created? {
+            report.jobs_created += 1;
+            messages.push(JobMessage {
+                job_id: job.get("id").and_then(Value::as_u64).unwrap_or(0),
+                project_id: pid,
+                job_type: JobType::RepositorySync,
+                not_before: None,
+            });
         }
     }
+    report.create_ms = started.elapsed().as_millis() - report.query_ms;
     match state
         .queues
         .send_jobs(JobType::RepositorySync, &messages)
@@ -118,6 +158,7 @@ pub async fn run(state: &JobState) -> Result<Report, StoreError> {
         }
     }
     report.duration_ms = started.elapsed().as_millis();
+    report.send_ms = report.duration_ms - report.query_ms - report.create_ms;
     tracing::info!(
         repositories = report.repositories,
         jobs_created = report.jobs_created,

@@ -191,6 +191,10 @@ impl RecordType {
     }
 }
 
+/// Records per `create_records_batch` transaction: 2 items each, plus one check each, the
+/// counters and the project check stay within DynamoDB's 100 items per transaction.
+pub const BATCH_CREATE_MAX: usize = 32;
+
 fn merge(mut a: Vec<(String, i64)>, b: Vec<(String, i64)>) -> Vec<(String, i64)> {
     for (k, d) in b {
         match a.iter_mut().find(|(n, _)| *n == k) {
@@ -268,6 +272,69 @@ impl Store {
             }
         }
         Err(StoreError::Other("could not allocate an id".into()))
+    }
+
+    /// Creates up to `BATCH_CREATE_MAX` records of a kind without uniqueness markers or events
+    /// (jobs) in ONE transaction: each with its id pointer and its `must_exist` check, the
+    /// counters of all of them in one STATS update, the project-live check. `complete` is
+    /// called on each record once its id is known. The j-th record's failing check is
+    /// `Condition(CHECK_BASE + j)` (nothing was written: drop it and call again).
+    pub async fn create_records_batch(
+        &self,
+        rt: &RecordType,
+        pid: Id,
+        records: Vec<(Record, Vec<Key>)>,
+        complete: impl Fn(&mut Record),
+    ) -> Result<Vec<Record>, StoreError> {
+        if records.len() > BATCH_CREATE_MAX || rt.unique_field.is_some() {
+            return Err(StoreError::Other(format!(
+                "a batch create takes at most {BATCH_CREATE_MAX} records of a kind without markers"
+            )));
+        }
+        for attempt in 0..3 {
+            let mut done = Vec::with_capacity(records.len());
+            let mut items = Vec::new();
+            let mut deltas = Vec::new();
+            for (r, _) in &records {
+                let mut r = r.clone();
+                r.insert("project_id".into(), Value::from(pid));
+                r.insert("version".into(), Value::from(1));
+                let id = crate::domain::new_id();
+                r.insert("id".into(), Value::from(id));
+                complete(&mut r);
+                items.push(record_put(&rt.key(pid, id), &r, None, &self.table)?);
+                items.push(pointer_put(id, pid, rt.prefix, &self.table));
+                deltas = merge(deltas, rt.contribution(&r, 1));
+                done.push(r);
+            }
+            let ids_end = items.len();
+            items.extend(counters(pid, &deltas, &self.table));
+            // Which record each check belongs to.
+            let mut owners = Vec::new();
+            let first_check = items.len();
+            for (j, (_, must)) in records.iter().enumerate() {
+                for k in must {
+                    items.push(tx::check_exists(k, &self.table));
+                    owners.push(j);
+                }
+            }
+            let live = items.len();
+            items.push(project_live_check(pid, &self.table));
+            match self.transact(items).await {
+                Ok(()) => return Ok(done),
+                Err(StoreError::Condition(i)) if i == live => {
+                    return Err(StoreError::ProjectGone(pid))
+                }
+                Err(StoreError::Condition(i)) if i < ids_end && attempt < 2 => continue,
+                Err(StoreError::Condition(i)) if i >= first_check => {
+                    return Err(StoreError::Condition(
+                        CHECK_BASE + owners.get(i - first_check).copied().unwrap_or(0),
+                    ))
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(StoreError::Other("could not allocate ids".into()))
     }
 
     /// Replaces `old` by `new` unless it changed meanwhile (condition 0); a changed unique
