@@ -213,7 +213,9 @@ async fn failing(status: u16, headers: &[(&str, &str)], body: Value) -> (MockSer
 #[tokio::test]
 async fn github_errors_map_per_section_11() {
     let reset = (time::OffsetDateTime::now_utc().unix_timestamp() + 120).to_string();
-    let cases: Vec<(u16, Vec<(&str, &str)>, u16, &str)> = vec![
+    // (GitHub's status, its headers, our status, our code)
+    type Case<'a> = (u16, Vec<(&'a str, &'a str)>, u16, &'a str);
+    let cases: Vec<Case> = vec![
         (404, vec![], 404, "github_not_found"),
         (401, vec![], 502, "github_auth_failed"),
         (
