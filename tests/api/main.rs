@@ -4,6 +4,7 @@ mod auth;
 mod batch;
 mod conventions;
 mod dashboard;
+mod github;
 mod hardening;
 mod jobs;
 mod live;

@@ -11,6 +11,9 @@
 //! - errors map to §11 ([`GitHubError`]); no redirects are followed and a `Link` to another
 //!   host is not followed either (the token would go with it).
 
+pub mod cache;
+pub mod limits;
+pub mod repos;
 pub mod sync;
 
 use std::collections::HashMap;
@@ -171,6 +174,9 @@ pub struct Call<'a> {
     pub path: &'a str,
     pub etag: Option<&'a str>,
     pub body: Option<&'a Value>,
+    /// Costs no rate-limit points (`GET /rate_limit`): sent even while the token is known to
+    /// be out of points, so a caller can always see its limits.
+    pub free: bool,
 }
 
 impl<'a> Call<'a> {
@@ -180,7 +186,14 @@ impl<'a> Call<'a> {
             path,
             etag: None,
             body: None,
+            free: false,
         }
+    }
+
+    /// Marks a request that costs no rate-limit points (see `free`).
+    pub fn free(mut self) -> Self {
+        self.free = true;
+        self
     }
 
     pub fn revalidate(mut self, etag: Option<&'a str>) -> Self {
@@ -194,6 +207,7 @@ impl<'a> Call<'a> {
             path,
             etag: None,
             body,
+            free: false,
         }
     }
 }
@@ -337,7 +351,7 @@ impl GitHub {
     pub async fn send(&self, call: Call<'_>, token: &Token) -> Result<Reply, GitHubError> {
         let now = Timestamp::now().unix();
         // Spend nothing (and do not get the token flagged) while it is known to be out.
-        if let Some(wait) = self.known_exhausted(token, now) {
+        if let Some(wait) = self.known_exhausted(token, now).filter(|_| !call.free) {
             return Err(GitHubError::RateLimited { retry_after: wait });
         }
         let mut builder = http::Request::builder()
