@@ -18,6 +18,8 @@ use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
+pub mod fake_github;
+
 /// The environment provision.py produced (table, bucket, key, secret, endpoint).
 pub fn provisioned() -> &'static HashMap<String, String> {
     static ENV: OnceLock<HashMap<String, String>> = OnceLock::new();
@@ -94,8 +96,43 @@ impl TestApp {
         let mut config =
             Config::from_lookup(|k| env.get(k).cloned()).expect("config from provisioned env");
         config.server_timing = true;
+        // Tests never reach the real GitHub: nothing listens on port 9 (a test puts its fake
+        // GitHub's URL here).
+        config.github_api_url = "http://127.0.0.1:9".into();
         tweak(&mut config);
-        let aws = AwsClients::for_endpoint(&env["AWS_ENDPOINT_URL"]).await;
+        Self::build(config, &env["AWS_ENDPOINT_URL"]).await
+    }
+
+    /// An app on resources of its own (table, queues, bucket): for tests that act on
+    /// everything in the table, such as the nightly sync over every tracked repository.
+    pub async fn isolated(tweak: impl FnOnce(&mut Config)) -> Self {
+        capture_logs();
+        let endpoint = moto_url();
+        let prefix = format!("i{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+        let out = provision(&[
+            "provision",
+            "--endpoint",
+            &endpoint,
+            "--prefix",
+            &prefix,
+            "--json",
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let env: HashMap<String, String> =
+            serde_json::from_slice(&out.stdout).expect("provision.py --json");
+        let mut config = Config::from_lookup(|k| env.get(k).cloned()).expect("config");
+        config.server_timing = true;
+        config.github_api_url = "http://127.0.0.1:9".into();
+        tweak(&mut config);
+        Self::build(config, &env["AWS_ENDPOINT_URL"]).await
+    }
+
+    async fn build(config: Config, endpoint: &str) -> Self {
+        let aws = AwsClients::for_endpoint(endpoint).await;
         let state = AppState::build(config, aws).await.expect("state builds");
         Self {
             router: api::app(api::all_routes(), state.clone()),
@@ -449,6 +486,35 @@ pub async fn receive_jobs(
             }
         }
         if event.records.len() >= ids.len() {
+            break;
+        }
+    }
+    event
+}
+
+/// Receives `n` messages from `queue` (a queue of an isolated app: every message is the
+/// test's) as one SQS event.
+pub async fn receive_all(
+    sqs: &aws_sdk_sqs::Client,
+    queue: &str,
+    n: usize,
+) -> aws_lambda_events::event::sqs::SqsEvent {
+    let mut event = aws_lambda_events::event::sqs::SqsEvent::default();
+    for _ in 0..40 {
+        let out = sqs
+            .receive_message()
+            .queue_url(queue)
+            .max_number_of_messages(10)
+            .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+            .send()
+            .await
+            .expect("receive");
+        event.records.extend(
+            out.messages()
+                .iter()
+                .map(commandcenter::queue::to_lambda_message),
+        );
+        if event.records.len() >= n {
             break;
         }
     }

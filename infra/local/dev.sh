@@ -33,11 +33,15 @@ if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
     exit 1
 fi
 
+# Outside services (API.md §0.9): GITHUB_API_URL, GITHUB_TOKEN, GITHUB_WEBHOOK_SECRET and the
+# REGISTRY_*_URL variables set in this shell reach the dev server and its job runners unchanged
+# (.dev/env holds only what provisioning created, so it never overrides them).
 set -a
 # shellcheck disable=SC1091
 . .dev/env
 set +a
 export PORT
+echo "dev: GitHub at ${GITHUB_API_URL:-https://api.github.com} ($([[ -n "${GITHUB_TOKEN:-}" ]] && echo "server token set" || echo "no server token: anonymous unless a project or repository has one"))"
 echo "dev: starting cc-local on http://127.0.0.1:$PORT (env from .dev/env)"
 # not exec: the EXIT trap must run afterwards to stop moto
 cargo run -p cc-local --bin cc-local

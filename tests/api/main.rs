@@ -5,6 +5,7 @@ mod batch;
 mod conventions;
 mod dashboard;
 mod github;
+mod github_sync;
 mod hardening;
 mod jobs;
 mod live;

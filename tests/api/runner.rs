@@ -151,23 +151,28 @@ async fn unavailable_types_fail_clearly_and_one_bad_record_is_retried_alone() {
     let u = app.user().await;
     app.project(&u, "Batch").await;
     let state = job_state(&app);
-    let repo = app.repo(&u, None).await;
-    let id = dispatched(&app, &u, "repository_sync", json!({"repository_id": repo})).await;
-    let event = receive(&app, &queue(&app, "repository_sync"), &[id]).await;
+    let id = dispatched(
+        &app,
+        &u,
+        "research",
+        json!({"task_id": uuid::Uuid::new_v4().to_string()}),
+    )
+    .await;
+    let event = receive(&app, &queue(&app, "research"), &[id]).await;
     let out = handle_batch(
         &state,
-        JobType::RepositorySync,
-        &work_for(JobType::RepositorySync),
+        JobType::Research,
+        &work_for(JobType::Research),
         event,
     )
     .await;
     assert!(out.batch_item_failures.is_empty());
     let j = job(&app, &u, id).await;
     assert_eq!(j["status"], "failed");
-    assert_eq!(j["error"], "repository_sync jobs are not available yet");
+    assert_eq!(j["error"], "research jobs are not available yet");
     assert_eq!(
         j["current_step"],
-        "Job failed: repository_sync jobs are not available yet"
+        "Job failed: research jobs are not available yet"
     );
 
     // Ten records, one of which hits a retryable error: only it comes back.

@@ -45,6 +45,10 @@ pub struct ApiError {
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
+/// Marks a response that is this API's own per-user 429 (`rate_limited`).
+#[derive(Debug, Clone, Copy)]
+pub struct OwnRateLimit;
+
 impl ApiError {
     pub fn new(
         status: StatusCode,
@@ -178,6 +182,11 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = serde_json::to_vec(&self.body()).unwrap_or_default();
         let mut res = (self.status, body).into_response();
+        if self.code == "rate_limited" {
+            // Our own write limit (the edge answers it with the window's headers), as opposed
+            // to an upstream's 429 (github_rate_limited) passed on.
+            res.extensions_mut().insert(OwnRateLimit);
+        }
         res.headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         for (name, value) in self.headers {

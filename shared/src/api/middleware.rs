@@ -323,7 +323,11 @@ async fn settle_rate_limit(state: &AppState, mut res: Response) -> Response {
             }
         },
     };
-    if res.status() == StatusCode::TOO_MANY_REQUESTS {
+    if res
+        .extensions()
+        .get::<super::error::OwnRateLimit>()
+        .is_some()
+    {
         return too_many(&charge);
     }
     let remaining = count.map(|c| charge.limit.saturating_sub(c));
