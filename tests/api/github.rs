@@ -1004,8 +1004,27 @@ async fn github_errors_map_per_section_11() {
         )
         .mount(&server2)
         .await;
+    Mock::given(method("POST"))
+        .and(path("/repos/acme/widget/labels"))
+        .respond_with(
+            ResponseTemplate::new(429)
+                .insert_header("retry-after", "45")
+                .set_body_json(json!({"message": "You have exceeded a secondary rate limit"})),
+        )
+        .mount(&server2)
+        .await;
     let u2 = app2.user().await;
     let p2 = project(&app2, &u2, None).await;
+    // GitHub's 429 on a (charged) write stays GitHub's: not turned into our own rate_limited.
+    let r = app2
+        .post("/api/v1/github/acme/widget/labels")
+        .bearer(&u2.access)
+        .header("x-project-id", &p2)
+        .json(json!({"label_name": "bug"}))
+        .send()
+        .await;
+    r.problem(429, "github_rate_limited");
+    assert_eq!(r.header("retry-after"), Some("45"));
     let r = app2
         .delete("/api/v1/github/acme/widget/labels/gone")
         .bearer(&u2.access)
