@@ -1262,3 +1262,69 @@ async fn rate_limits_status_track_and_health() {
     assert_eq!(r.body["healthy"], false);
     assert_eq!(r.body["percentage_available"], 2.0);
 }
+
+/// A cached listing whose later pages were read from another GitHub URL (GITHUB_API_URL changed
+/// since) is read afresh instead of failing on the old host.
+#[tokio::test]
+async fn a_listing_cached_from_another_github_url_is_read_afresh() {
+    async fn two_pages(server: &MockServer, first: i64) {
+        let next = format!(
+            "<{}/repos/acme/widget/pulls?state=open&per_page=100&page=2>; rel=\"next\"",
+            server.uri()
+        );
+        Mock::given(method("GET"))
+            .and(path("/repos/acme/widget/pulls"))
+            .and(query_param_is_missing("page"))
+            .respond_with(
+                json_response(200, json!([pull_json(first, false)]), "\"a\"")
+                    .insert_header("link", next.as_str()),
+            )
+            .mount(server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/repos/acme/widget/pulls"))
+            .and(query_param("page", "2"))
+            .respond_with(json_response(
+                200,
+                json!([pull_json(first - 1, false)]),
+                "\"b\"",
+            ))
+            .mount(server)
+            .await;
+    }
+    let (old, app) = github_app(None).await;
+    two_pages(&old, 2).await;
+    let u = app.user().await;
+    let pid = project(&app, &u, None).await;
+    async fn get(app: &TestApp, u: &TestUser, pid: &str) -> cc_tests::Resp {
+        app.get("/api/v1/github/acme/widget/pulls")
+            .bearer(&u.access)
+            .header("x-project-id", pid)
+            .send()
+            .await
+    }
+    let r = get(&app, &u, &pid).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body.as_array().unwrap().len(), 2);
+    make_stale(&app, &pid).await;
+
+    let (new, moved) = github_app(None).await;
+    two_pages(&new, 20).await;
+    // Page 1 would revalidate (same ETag), leading to the stored page 2 on the old host.
+    Mock::given(method("GET"))
+        .and(path("/repos/acme/widget/pulls"))
+        .and(header("if-none-match", "\"a\""))
+        .respond_with(ResponseTemplate::new(304).insert_header("etag", "\"a\""))
+        .with_priority(1)
+        .mount(&new)
+        .await;
+    let r = get(&moved, &u, &pid).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body[0]["number"], 20);
+    assert_eq!(requests(&old).await.len(), 2);
+    let seen = requests(&new).await;
+    assert_eq!(seen.len(), 2);
+    assert!(seen
+        .iter()
+        .all(|r| r.headers.get("if-none-match").is_none()));
+}

@@ -347,6 +347,12 @@ impl GitHub {
         Ok(uri)
     }
 
+    /// Whether `path` (a path, or an absolute URL such as a stored `Link`) would be sent: an
+    /// absolute URL must be on the configured host (GITHUB_API_URL may have changed since).
+    pub fn reaches(&self, path: &str) -> bool {
+        self.uri(path).is_ok()
+    }
+
     /// One request under the policy: a 2xx or a 304 is `Ok`, anything else is the mapped error.
     pub async fn send(&self, call: Call<'_>, token: &Token) -> Result<Reply, GitHubError> {
         let now = Timestamp::now().unix();

@@ -223,7 +223,12 @@ impl Read {
         let mut items: Vec<Value> = Vec::new();
         let mut pages: Vec<PageTag> = Vec::new();
         let mut first: Option<(String, Reply)> = None;
-        if let Some(prior) = prior.filter(|p| p.revalidatable(self.is_listing())) {
+        // A snapshot whose pages are not all reachable any more (GITHUB_API_URL changed) is
+        // read afresh.
+        let usable = |p: &&Snapshot| {
+            p.revalidatable(self.is_listing()) && p.pages.iter().all(|t| github.reaches(&t.url))
+        };
+        if let Some(prior) = prior.filter(usable) {
             let mut kept = 0usize;
             for (i, tag) in prior.pages.iter().enumerate() {
                 let reply = github
