@@ -621,6 +621,8 @@ async fn labels_are_created_updated_and_deleted() {
         json!({"action": "created", "label": {"name": "bug", "color": "ededed", "description": "Broken"}})
     );
     assert!(r.header("ratelimit-limit").is_some(), "a write is charged");
+    // The project read (with the write window) and the charge, applied before GitHub's write.
+    assert_eq!(r.aws_calls(), 2, "{:?}", r.header("server-timing"));
 
     let r = app
         .post("/api/v1/github/acme/widget/labels")
@@ -768,6 +770,8 @@ async fn settings_are_one_github_call_and_drop_the_cache() {
         .filter(|r| r.method.as_str() == "PATCH")
         .collect();
     assert_eq!(patches.len(), 1, "one GitHub call");
+    // Project read, charge, the Query of the repository's entries and their BatchWriteItem.
+    assert_eq!(r.aws_calls(), 4, "{:?}", r.header("server-timing"));
     assert!(cache_keys(&app, &pid).await.is_empty(), "cache dropped");
     // The next read asks GitHub.
     assert_eq!(info().send().await.body["description"], "Widgets");
@@ -853,6 +857,22 @@ async fn the_token_follows_section_11_order() {
     .await;
     info(p1.clone()).await;
     assert_eq!(last_auth().await, Some(format!("Bearer {repo_token}")));
+    // Cached, for a tracked repository: the project read (with marker and entry) and the
+    // GetItem of the repository's sealed token (opened by KMS once per process).
+    let before = requests(&server).await.len();
+    let r = app
+        .get("/api/v1/github/acme/widget/info")
+        .bearer(&u.access)
+        .header("x-project-id", &p1)
+        .send()
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.aws_calls(), 2, "{:?}", r.header("server-timing"));
+    assert_eq!(requests(&server).await.len(), before);
+    eprintln!(
+        "MEASURED info of a tracked repository: cached {} AWS calls + 0 GitHub calls",
+        r.aws_calls()
+    );
 
     // Tracked without a token of its own: the project's.
     let p2 = project(&app, &u, Some(&project_token)).await;
