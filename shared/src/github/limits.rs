@@ -44,7 +44,7 @@ impl ResourceLimit {
         let used = r
             .get("used")
             .and_then(Value::as_i64)
-            .unwrap_or(limit - remaining);
+            .unwrap_or(limit.saturating_sub(remaining));
         Ok(Self {
             limit,
             remaining,
@@ -163,5 +163,13 @@ mod tests {
         assert!(h.healthy);
         assert_eq!(h.percentage_available, 99.8);
         assert!(RateLimits::from_github(&json!({"resources": {}})).is_err());
+        // Whatever numbers GitHub (or a fake) sends, nothing overflows.
+        let odd = json!({"resources": {
+            "core": {"limit": i64::MAX, "remaining": -1, "reset": i64::MIN},
+            "search": {"limit": -5, "remaining": i64::MIN, "reset": i64::MAX},
+            "graphql": {"limit": 0, "remaining": 0, "reset": 0}}});
+        let l = RateLimits::from_github(&odd).unwrap();
+        assert_eq!(l.core.used, i64::MAX);
+        assert_eq!(l.search.percentage_used, 0.0);
     }
 }

@@ -138,14 +138,16 @@ impl RateSnapshot {
                 .to_string(),
             limit,
             remaining,
-            used: num("x-ratelimit-used").unwrap_or(limit - remaining),
+            used: num("x-ratelimit-used").unwrap_or(limit.saturating_sub(remaining)),
             reset: num("x-ratelimit-reset").unwrap_or(0),
         })
     }
 
     /// Seconds until the reset (at least 1, at most `MAX_RETRY_AFTER_SECS`).
     fn wait(&self, now: i64) -> u64 {
-        (self.reset - now).clamp(1, MAX_RETRY_AFTER_SECS as i64) as u64
+        self.reset
+            .saturating_sub(now)
+            .clamp(1, MAX_RETRY_AFTER_SECS as i64) as u64
     }
 }
 
@@ -682,6 +684,18 @@ mod tests {
                 retry_after: MAX_RETRY_AFTER_SECS
             }
         );
+    }
+
+    #[test]
+    fn extreme_rate_limit_headers_do_not_overflow() {
+        let h = headers(&[
+            ("x-ratelimit-limit", &i64::MAX.to_string()),
+            ("x-ratelimit-remaining", "-1"),
+            ("x-ratelimit-reset", &i64::MIN.to_string()),
+        ]);
+        let snap = RateSnapshot::from_headers(&h).unwrap();
+        assert_eq!(snap.used, i64::MAX);
+        assert_eq!(snap.wait(i64::MAX), 1);
     }
 
     #[test]
