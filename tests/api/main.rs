@@ -4,6 +4,7 @@ mod auth;
 mod batch;
 mod conventions;
 mod dashboard;
+mod github;
 mod github_sync;
 mod hardening;
 mod jobs;

@@ -70,10 +70,18 @@ async fn every_operation_documents_the_shared_statuses_as_problems() {
         let params = op["parameters"].as_array().cloned().unwrap_or_default();
         for p in params.iter().filter(|p| p["in"] == "path") {
             assert_eq!(p["required"], true, "{at}");
-            assert_eq!(p["schema"]["type"], "integer", "{at}");
-            assert_eq!(p["schema"]["minimum"], 1, "{at}");
-            assert_eq!(p["schema"]["maximum"], MAX_ID, "{at}");
-            assert!(has("404") && has("422"), "{at}: 404, 422");
+            if p["name"].as_str().unwrap().ends_with("_id") {
+                assert_eq!(p["schema"]["type"], "integer", "{at}");
+                assert_eq!(p["schema"]["minimum"], 1, "{at}");
+                assert_eq!(p["schema"]["maximum"], MAX_ID, "{at}");
+                assert!(has("404") && has("422"), "{at}: 404, 422");
+            } else {
+                // GitHub owner, repository and label names (API.md §11): bounded strings.
+                assert_eq!(p["schema"]["type"], "string", "{at}");
+                assert!(p["schema"]["minLength"].as_u64() >= Some(1), "{at}");
+                assert!(p["schema"]["maxLength"].as_u64() <= Some(100), "{at}");
+                assert!(has("422"), "{at}: 422");
+            }
         }
         if params.iter().any(|p| p["name"] == "X-Project-ID") {
             assert!(

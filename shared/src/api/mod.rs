@@ -86,6 +86,8 @@ pub const GROUPS: &[(&str, GroupRoutes)] = &[
     ("api-dashboard", routes::dashboard::routes),
     ("api-jobs", routes::jobs::routes),
     ("api-batch", routes::batch::routes),
+    ("api-github", routes::github::routes),
+    ("api-rate-limits", routes::rate_limits::routes),
 ];
 
 /// Every route of every group (dev server, OpenAPI document, tests).

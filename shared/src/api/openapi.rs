@@ -3,8 +3,8 @@
 //! the `/docs` page (Swagger UI from a CDN, so the build needs no download).
 //!
 //! `spec()` adds what every route has in common, from facts of each operation, so no route
-//! can forget it: path ids are integers 1..2^53−1 (else 422 int_parsing); bearer routes answer
-//! 401 and 403 (inactive_user); project-scoped collections (X-Project-ID) 400
+//! can forget it: path ids (`<x>_id`) are integers 1..2^53−1 (else 422 int_parsing); bearer
+//! routes answer 401 and 403 (inactive_user); project-scoped collections (X-Project-ID) 400
 //! project_required/project_mismatch and 403 not_a_member; item routes 404; bodies 413, 415
 //! and 422; metered writes 429; every error is `application/problem+json`; and each PATCH is
 //! also served as PUT (API.md §0.1).
@@ -135,7 +135,9 @@ fn conventions(method: &str, op: &mut Operation, components: &Components) {
     for p in op.parameters.iter_mut().flatten() {
         has_params = true;
         match p.parameter_in {
-            ParameterIn::Path => {
+            // `<x>_id` segments are ids of items; others (GitHub owner, repository and label
+            // names) carry the schema their route documents.
+            ParameterIn::Path if p.name.ends_with("_id") => {
                 item_route = true;
                 p.required = Required::True;
                 p.schema = Some(RefOr::T(crate::domain::schema::id_schema(false)));
@@ -143,6 +145,7 @@ fn conventions(method: &str, op: &mut Operation, components: &Components) {
                     "An id 1..2^53−1; anything else is 422 int_parsing".into()
                 });
             }
+            ParameterIn::Path => p.required = Required::True,
             ParameterIn::Header if p.name.eq_ignore_ascii_case("x-project-id") => scoped = true,
             _ => {}
         }

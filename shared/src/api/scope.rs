@@ -275,6 +275,17 @@ impl ProjectScope {
         body: Option<Id>,
         extra: &[Key],
     ) -> ApiResult<ProjectAccess> {
+        self.resolve_with(state, body, |_| extra.to_vec()).await
+    }
+
+    /// `resolve`, reading in the same call the keys `extra` names inside the project once
+    /// it is known (items of its partition: a marker, a cache entry).
+    pub async fn resolve_with(
+        &self,
+        state: &AppState,
+        body: Option<Id>,
+        extra: impl Fn(Id) -> Vec<Key>,
+    ) -> ApiResult<ProjectAccess> {
         let required =
             || ApiError::bad_request("project_required", "Project required: send X-Project-ID");
         let pid = match first_named(&[self.header, self.query, body])? {
@@ -291,7 +302,7 @@ impl ProjectScope {
                     // One membership (the usual case): the read of the project tells whether
                     // it is live, at no extra cost.
                     [only] => {
-                        return match self.caller.reach(state, *only, extra).await? {
+                        return match self.caller.reach(state, *only, &extra(*only)).await? {
                             Ok(scope) => Ok(scope),
                             Err(_) => Err(required()),
                         }
@@ -304,7 +315,9 @@ impl ProjectScope {
                 }
             }
         };
-        self.caller.project_collection(state, pid, extra).await
+        self.caller
+            .project_collection(state, pid, &extra(pid))
+            .await
     }
 }
 

@@ -324,6 +324,23 @@ pub fn query(tables: &[&[Spec]]) -> Vec<Parameter> {
         .collect()
 }
 
+/// The path parameters a table reads (string segments: owner, repository and label names;
+/// integer ids are documented by `api::openapi` from the parameter's name).
+pub fn path(tables: &[&[Spec]]) -> Vec<Parameter> {
+    tables
+        .iter()
+        .flat_map(|t| t.iter())
+        .map(|spec| {
+            ParameterBuilder::new()
+                .name(spec.name)
+                .parameter_in(ParameterIn::Path)
+                .required(Required::True)
+                .schema(Some(RefOr::T(kind_schema(&spec.kind, false))))
+                .build()
+        })
+        .collect()
+}
+
 /// Declares a schema component built from field tables (`&[&[Spec]]`):
 /// `record_schema!(pub TechnologyCreate: Create = &[FIELDS, PROJECT_ID]);`
 #[macro_export]
@@ -354,6 +371,23 @@ macro_rules! query_params {
                 _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
             ) -> Vec<utoipa::openapi::path::Parameter> {
                 $crate::domain::schema::query(&[$($table),+])
+            }
+        }
+    };
+}
+
+/// Declares the path parameters read with field tables:
+/// `path_params!(pub RepoPath [REPO_PATH]);`
+#[macro_export]
+macro_rules! path_params {
+    ($(#[$m:meta])* $vis:vis $name:ident [$($table:expr),+ $(,)?]) => {
+        $(#[$m])*
+        $vis struct $name;
+        impl utoipa::IntoParams for $name {
+            fn into_params(
+                _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+            ) -> Vec<utoipa::openapi::path::Parameter> {
+                $crate::domain::schema::path(&[$($table),+])
             }
         }
     };

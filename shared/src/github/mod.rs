@@ -11,6 +11,9 @@
 //! - errors map to §11 ([`GitHubError`]); no redirects are followed and a `Link` to another
 //!   host is not followed either (the token would go with it).
 
+pub mod cache;
+pub mod limits;
+pub mod repos;
 pub mod sync;
 
 use std::collections::HashMap;
@@ -135,14 +138,16 @@ impl RateSnapshot {
                 .to_string(),
             limit,
             remaining,
-            used: num("x-ratelimit-used").unwrap_or(limit - remaining),
+            used: num("x-ratelimit-used").unwrap_or(limit.saturating_sub(remaining)),
             reset: num("x-ratelimit-reset").unwrap_or(0),
         })
     }
 
     /// Seconds until the reset (at least 1, at most `MAX_RETRY_AFTER_SECS`).
     fn wait(&self, now: i64) -> u64 {
-        (self.reset - now).clamp(1, MAX_RETRY_AFTER_SECS as i64) as u64
+        self.reset
+            .saturating_sub(now)
+            .clamp(1, MAX_RETRY_AFTER_SECS as i64) as u64
     }
 }
 
@@ -171,6 +176,9 @@ pub struct Call<'a> {
     pub path: &'a str,
     pub etag: Option<&'a str>,
     pub body: Option<&'a Value>,
+    /// Costs no rate-limit points (`GET /rate_limit`): sent even while the token is known to
+    /// be out of points, so a caller can always see its limits.
+    pub free: bool,
 }
 
 impl<'a> Call<'a> {
@@ -180,7 +188,14 @@ impl<'a> Call<'a> {
             path,
             etag: None,
             body: None,
+            free: false,
         }
+    }
+
+    /// Marks a request that costs no rate-limit points (see `free`).
+    pub fn free(mut self) -> Self {
+        self.free = true;
+        self
     }
 
     pub fn revalidate(mut self, etag: Option<&'a str>) -> Self {
@@ -194,6 +209,7 @@ impl<'a> Call<'a> {
             path,
             etag: None,
             body,
+            free: false,
         }
     }
 }
@@ -333,11 +349,17 @@ impl GitHub {
         Ok(uri)
     }
 
+    /// Whether `path` (a path, or an absolute URL such as a stored `Link`) would be sent: an
+    /// absolute URL must be on the configured host (GITHUB_API_URL may have changed since).
+    pub fn reaches(&self, path: &str) -> bool {
+        self.uri(path).is_ok()
+    }
+
     /// One request under the policy: a 2xx or a 304 is `Ok`, anything else is the mapped error.
     pub async fn send(&self, call: Call<'_>, token: &Token) -> Result<Reply, GitHubError> {
         let now = Timestamp::now().unix();
         // Spend nothing (and do not get the token flagged) while it is known to be out.
-        if let Some(wait) = self.known_exhausted(token, now) {
+        if let Some(wait) = self.known_exhausted(token, now).filter(|_| !call.free) {
             return Err(GitHubError::RateLimited { retry_after: wait });
         }
         let mut builder = http::Request::builder()
@@ -662,6 +684,18 @@ mod tests {
                 retry_after: MAX_RETRY_AFTER_SECS
             }
         );
+    }
+
+    #[test]
+    fn extreme_rate_limit_headers_do_not_overflow() {
+        let h = headers(&[
+            ("x-ratelimit-limit", &i64::MAX.to_string()),
+            ("x-ratelimit-remaining", "-1"),
+            ("x-ratelimit-reset", &i64::MIN.to_string()),
+        ]);
+        let snap = RateSnapshot::from_headers(&h).unwrap();
+        assert_eq!(snap.used, i64::MAX);
+        assert_eq!(snap.wait(i64::MAX), 1);
     }
 
     #[test]

@@ -133,3 +133,35 @@ pub fn item(pid: Id, prefix: &str, id: Id) -> Key {
 pub fn connection(connection_id: &str) -> Key {
     Key::new(format!("WSCONN#{connection_id}"), "CONN")
 }
+
+/// Sort-key prefix of the GitHub reads cached in a project's partition (API.md §11). It sorts
+/// before `REPO#`, outside the dashboard's `REPO#`..`TECH#~` range.
+pub const GITHUB_CACHE_PREFIX: &str = "GHCACHE#";
+
+/// The cache entries of one repository in a project: `GHCACHE#<owner/name>#` (lower-case:
+/// GitHub names ignore case; a name has no `#`, so one repository's prefix never matches
+/// another's).
+pub fn github_cache_prefix(repo: &str) -> String {
+    format!("{GITHUB_CACHE_PREFIX}{}#", repo.to_lowercase())
+}
+
+/// One cached GitHub read: `GHCACHE#<owner/name>#<kind>#<hash of the query>`. An owner is at
+/// most 39 and a name 100 ASCII characters, so the sort key stays under 200 bytes whatever the
+/// query (DynamoDB's limit is 1 KB).
+pub fn github_cache(pid: Id, repo: &str, kind: &str, query: &str) -> Key {
+    let digest = Sha256::digest(query.as_bytes());
+    Key::new(
+        project_pk(pid),
+        format!(
+            "{}{kind}#{}",
+            github_cache_prefix(repo),
+            hex::encode(&digest[..8])
+        ),
+    )
+}
+
+/// One tracked GitHub rate-limit reading (API.md §12): `GHRATE#<resource>#<checked_at>`, so a
+/// resource's readings list in time order (`begins_with(sk, "GHRATE#core#")`).
+pub fn github_rate(pid: Id, resource: &str, checked_at: &str) -> Key {
+    Key::new(project_pk(pid), format!("GHRATE#{resource}#{checked_at}"))
+}

@@ -3,9 +3,11 @@
 pub mod auth;
 pub mod batch;
 pub mod dashboard;
+pub mod github;
 pub mod jobs;
 pub mod meta;
 pub mod projects;
+pub mod rate_limits;
 pub mod repositories;
 pub mod research_tasks;
 pub mod technologies;
