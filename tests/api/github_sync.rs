@@ -64,6 +64,7 @@ async fn a_second_sync_revalidates_with_etags_and_changes_only_last_synced_at() 
     assert_eq!(r.body["last_commit_message"], "commit 1");
     // AWS calls: pointer + batch read, one transaction (record + event + charge).
     let first_calls = r.aws_calls();
+    assert_eq!(first_calls, 3, "pointer, one batch read, one transaction");
     let before = get_repo(&app, &u, id).await;
     assert_eq!(before["stars"], 3);
     assert_eq!(before["language"], "Rust");
