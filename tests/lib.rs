@@ -20,27 +20,34 @@ use tower::ServiceExt;
 
 pub mod fake_github;
 
-/// The environment provision.py produced (table, bucket, key, secret, endpoint).
+/// The environment provision.py produced (table, bucket, key, secret, endpoint), once per
+/// test binary run.
 pub fn provisioned() -> &'static HashMap<String, String> {
     static ENV: OnceLock<HashMap<String, String>> = OnceLock::new();
-    ENV.get_or_init(|| {
-        let endpoint = moto_url();
-        let prefix = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
-        let out = provision(&[
-            "provision",
-            "--endpoint",
-            &endpoint,
-            "--prefix",
-            &prefix,
-            "--json",
-        ]);
-        assert!(
-            out.status.success(),
-            "provisioning against {endpoint} failed (is moto running? `make moto`):\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).expect("provision.py --json prints a JSON object")
-    })
+    ENV.get_or_init(|| provision_stack("t"))
+}
+
+/// Provisions the template's resources under a new prefix (`<letter><10 hex>`) in moto.
+pub fn provision_stack(letter: &str) -> HashMap<String, String> {
+    let endpoint = moto_url();
+    let prefix = format!(
+        "{letter}{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..10]
+    );
+    let out = provision(&[
+        "provision",
+        "--endpoint",
+        &endpoint,
+        "--prefix",
+        &prefix,
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "provisioning against {endpoint} failed (is moto running? `make moto`):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("provision.py --json prints a JSON object")
 }
 
 /// Runs infra/local/provision.py (or the command in CC_PROVISION) with `args`.
@@ -91,41 +98,22 @@ impl TestApp {
 
     /// An app whose configuration `tweak` adjusts (e.g. a low write limit).
     pub async fn with(tweak: impl FnOnce(&mut Config)) -> Self {
-        capture_logs();
-        let env = provisioned();
-        let mut config =
-            Config::from_lookup(|k| env.get(k).cloned()).expect("config from provisioned env");
-        config.server_timing = true;
-        // Tests never reach the real GitHub: nothing listens on port 9 (a test puts its fake
-        // GitHub's URL here).
-        config.github_api_url = "http://127.0.0.1:9".into();
-        tweak(&mut config);
-        Self::build(config, &env["AWS_ENDPOINT_URL"]).await
+        Self::on(provisioned(), tweak).await
     }
 
     /// An app on resources of its own (table, queues, bucket): for tests that act on
     /// everything in the table, such as the nightly sync over every tracked repository.
     pub async fn isolated(tweak: impl FnOnce(&mut Config)) -> Self {
+        Self::on(&provision_stack("i"), tweak).await
+    }
+
+    async fn on(env: &HashMap<String, String>, tweak: impl FnOnce(&mut Config)) -> Self {
         capture_logs();
-        let endpoint = moto_url();
-        let prefix = format!("i{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
-        let out = provision(&[
-            "provision",
-            "--endpoint",
-            &endpoint,
-            "--prefix",
-            &prefix,
-            "--json",
-        ]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let env: HashMap<String, String> =
-            serde_json::from_slice(&out.stdout).expect("provision.py --json");
-        let mut config = Config::from_lookup(|k| env.get(k).cloned()).expect("config");
+        let mut config =
+            Config::from_lookup(|k| env.get(k).cloned()).expect("config from provisioned env");
         config.server_timing = true;
+        // Tests never reach the real GitHub: nothing listens on port 9 (a test puts its fake
+        // GitHub's URL here).
         config.github_api_url = "http://127.0.0.1:9".into();
         tweak(&mut config);
         Self::build(config, &env["AWS_ENDPOINT_URL"]).await

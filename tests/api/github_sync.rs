@@ -44,6 +44,16 @@ async fn get_repo(app: &TestApp, u: &TestUser, id: u64) -> Value {
     r.body
 }
 
+async fn job(app: &TestApp, u: &TestUser, id: u64) -> Value {
+    let r = app
+        .get(&format!("/api/v1/jobs/{id}"))
+        .bearer(&u.access)
+        .send()
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.body
+}
+
 #[tokio::test]
 async fn a_second_sync_revalidates_with_etags_and_changes_only_last_synced_at() {
     let gh = FakeGitHub::default();
@@ -276,7 +286,7 @@ async fn a_rate_limited_job_waits_for_the_reset_and_then_completes() {
     let u = app.user().await;
     let p = app.project(&u, "Limited").await;
     let repo = track(&app, &u, &p["id"], "acme/limited", None).await;
-    let job = app
+    let created = app
         .create(
             &u,
             "/api/v1/jobs",
@@ -284,7 +294,7 @@ async fn a_rate_limited_job_waits_for_the_reset_and_then_completes() {
             json!({"job_type": "repository_sync", "parameters": {"repository_id": repo}}),
         )
         .await;
-    let jid = job["id"].as_u64().unwrap();
+    let jid = created["id"].as_u64().unwrap();
     let r = app
         .post(&format!("/api/v1/jobs/{jid}/dispatch"))
         .bearer(&u.access)
@@ -296,12 +306,7 @@ async fn a_rate_limited_job_waits_for_the_reset_and_then_completes() {
     // Acknowledged (not a failure, so no delivery attempt is spent) and sent again with the
     // wait as its delay.
     assert!(out.batch_item_failures.is_empty());
-    let j = app
-        .get(&format!("/api/v1/jobs/{jid}"))
-        .bearer(&u.access)
-        .send()
-        .await
-        .body;
+    let j = job(&app, &u, jid).await;
     assert_eq!(j["status"], "pending", "{j}");
     assert!(
         j["current_step"].as_str().unwrap().contains("rate limit"),
@@ -327,12 +332,7 @@ async fn a_rate_limited_job_waits_for_the_reset_and_then_completes() {
     tokio::time::sleep(Duration::from_secs(4)).await;
     let out = app.run_jobs(JobType::RepositorySync, &[jid]).await;
     assert!(out.batch_item_failures.is_empty());
-    let j = app
-        .get(&format!("/api/v1/jobs/{jid}"))
-        .bearer(&u.access)
-        .send()
-        .await
-        .body;
+    let j = job(&app, &u, jid).await;
     assert_eq!(j["status"], "completed", "{j}");
     assert_eq!(j["result"]["repository_id"], repo);
     assert_eq!(j["result"]["synced"], true);
@@ -419,12 +419,7 @@ async fn the_nightly_sync_queues_one_job_per_tracked_repository_and_costs_nothin
         );
     }
     for id in &ids {
-        let j = app
-            .get(&format!("/api/v1/jobs/{id}"))
-            .bearer(&u.access)
-            .send()
-            .await
-            .body;
+        let j = job(&app, &u, *id).await;
         assert_eq!(j["status"], "completed", "{j}");
         assert_eq!(j["tags"]["trigger"], "nightly-sync");
     }
@@ -451,12 +446,7 @@ async fn the_nightly_sync_queues_one_job_per_tracked_repository_and_costs_nothin
     let ids = run_all(third).await;
     let mut detected = Vec::new();
     for id in &ids {
-        let j = app
-            .get(&format!("/api/v1/jobs/{id}"))
-            .bearer(&u.access)
-            .send()
-            .await
-            .body;
+        let j = job(&app, &u, *id).await;
         if j["result"]["changes_detected"] == true {
             detected.push(j["result"]["repository_id"].as_u64().unwrap());
         }
@@ -468,12 +458,7 @@ async fn the_nightly_sync_queues_one_job_per_tracked_repository_and_costs_nothin
 
     // A duplicate delivery of a finished job does nothing.
     let before = gh.seen().len();
-    let done = app
-        .get(&format!("/api/v1/jobs/{}", ids[0]))
-        .bearer(&u.access)
-        .send()
-        .await
-        .body;
+    let done = job(&app, &u, ids[0]).await;
     let queue = app.state.config.queue_urls["repository_sync"].clone();
     app.state
         .queues
@@ -497,4 +482,39 @@ async fn the_nightly_sync_queues_one_job_per_tracked_repository_and_costs_nothin
     )
     .await;
     assert_eq!(gh.seen().len(), before);
+}
+
+#[tokio::test]
+async fn concurrent_syncs_of_one_repository_report_a_new_commit_once() {
+    let gh = FakeGitHub::default();
+    let server = gh.start().await;
+    gh.add_repo("acme/race");
+    let app = TestApp::with(|c| c.github_api_url = server.uri()).await;
+    let u = app.user().await;
+    let p = app.project(&u, "Race").await;
+    let id = track(&app, &u, &p["id"], "acme/race", None).await;
+    assert_eq!(sync(&app, &u, id, json!({})).await.status, 200);
+    let sha = gh.push("acme/race");
+    let results = futures::future::join_all((0..6).map(|_| sync(&app, &u, id, json!({})))).await;
+    for r in &results {
+        if r.status != 200 {
+            let rid = r.body["request_id"].as_str().unwrap_or("-").to_string();
+            let logs = cc_tests::captured_logs();
+            let line: Vec<&str> = logs.lines().filter(|l| l.contains(&rid)).collect();
+            panic!("{} {}\n{line:?}", r.status, r.text);
+        }
+        assert_eq!(r.body["last_commit_sha"], sha.as_str());
+    }
+    let changed = results
+        .iter()
+        .filter(|r| r.body["changes_detected"] == true)
+        .count();
+    assert_eq!(changed, 1, "the new commit is reported once");
+    let repo = get_repo(&app, &u, id).await;
+    assert_eq!(repo["last_commit_sha"], sha.as_str());
+    // A sync that lost the race to a later-started one does not write its (no fresher) data
+    // over it: one repository.synced per sync that wrote, at least the first two.
+    let events = app.partition(p["id"].as_u64().unwrap()).await;
+    let written = events.iter().filter(|k| k.starts_with("EVENT#")).count();
+    assert!((2..=7).contains(&written), "{written}");
 }

@@ -20,6 +20,9 @@ use crate::store::{Store, StoreError};
 pub const ETAGS: &str = "github_etags";
 /// How many nightly shards tracked repositories are spread over (sparse gsi2 `TRACKED#<n>`).
 pub const TRACKED_SHARDS: u64 = 4;
+/// Writes tried when the record keeps changing under the sync (each retry is one read and one
+/// write, no GitHub request); then 503, retryable.
+const WRITE_ATTEMPTS: usize = 8;
 /// The longest commit message kept (the item budget is shared with metadata_).
 const MESSAGE_MAX: usize = 10_000;
 
@@ -83,9 +86,10 @@ pub async fn sync_repository(
     let token = github
         .token_for(pid, sealed(repo).as_deref(), project_token)
         .await?;
+    let fetch_started = Timestamp::now().to_rfc3339();
     let fetched = fetch(github, repo, &token, force).await?;
     let mut old = repo.clone();
-    for attempt in 0..3 {
+    for attempt in 0..WRITE_ATTEMPTS {
         let new = apply(&old, &fetched, &token);
         let result = sync_result(&old, &new);
         let event = (EventType::RepositorySynced, event_data(&new, &result));
@@ -103,16 +107,31 @@ pub async fn sync_repository(
             }
             // Changed meanwhile (a PATCH, another sync): apply the same GitHub data to what is
             // stored now.
-            Err(StoreError::Condition(0)) if attempt < 2 => {
+            Err(StoreError::Condition(0)) if attempt + 1 == WRITE_ATTEMPTS => break,
+            Err(StoreError::Condition(0)) => {
+                // Jittered, growing pause: concurrent syncs of one repository take turns.
+                let pause = rand::random_range(5..25) * (attempt as u64 + 1);
+                tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
                 let id = old.get("id").and_then(Value::as_u64).unwrap_or(0);
                 old = match store.get(&REPOSITORIES.key(pid, id)).await? {
                     Some(item) => record_of(item)?,
                     None => return Err(SyncError::Gone(id)),
                 };
+                // Another sync began after ours and already wrote: its GitHub data is at
+                // least as fresh as ours, so ours is not written over it.
+                if old.get("last_synced_at").and_then(Value::as_str) >= Some(&fetch_started) {
+                    return Ok(Synced {
+                        result: sync_result(&old, &old),
+                        record: old,
+                        requests: fetched.requests,
+                        not_modified: fetched.not_modified,
+                    });
+                }
             }
             Err(e) => return Err(e.into()),
         }
     }
+    // Still changing after every attempt: retryable (503 on a request, a retry in a job).
     Err(StoreError::Unavailable("the repository kept changing during its sync".into()).into())
 }
 
