@@ -301,7 +301,7 @@ async fn a_rate_limited_job_waits_for_the_reset_and_then_completes() {
         .send()
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
-    gh.exhaust_for(3);
+    gh.exhaust_for(4);
     let out = app.run_jobs(JobType::RepositorySync, &[jid]).await;
     // Acknowledged (not a failure, so no delivery attempt is spent) and sent again with the
     // wait as its delay.
@@ -329,7 +329,7 @@ async fn a_rate_limited_job_waits_for_the_reset_and_then_completes() {
         .messages()
         .iter()
         .all(|m| !m.body().unwrap_or("").contains(&jid.to_string())));
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
     let out = app.run_jobs(JobType::RepositorySync, &[jid]).await;
     assert!(out.batch_item_failures.is_empty());
     let j = job(&app, &u, jid).await;

@@ -18,6 +18,8 @@ use crate::store::{Store, StoreError};
 /// The attribute holding the ETags of the last sync: `{token, repo, commits}`; `token` is the
 /// fingerprint they belong to (GitHub ties ETags to the token). Never part of a response.
 pub const ETAGS: &str = "github_etags";
+/// When the GitHub data a sync stored was asked for (internal; orders concurrent syncs).
+pub const FETCHED_AT: &str = "github_fetched_at";
 /// How many nightly shards tracked repositories are spread over (sparse gsi2 `TRACKED#<n>`).
 pub const TRACKED_SHARDS: u64 = 4;
 /// Writes tried when the record keeps changing under the sync (each retry is one read and one
@@ -90,7 +92,8 @@ pub async fn sync_repository(
     let fetched = fetch(github, repo, &token, force).await?;
     let mut old = repo.clone();
     for attempt in 0..WRITE_ATTEMPTS {
-        let new = apply(&old, &fetched, &token);
+        let mut new = apply(&old, &fetched, &token);
+        new.insert(FETCHED_AT.into(), Value::from(fetch_started.clone()));
         let result = sync_result(&old, &new);
         let event = (EventType::RepositorySynced, event_data(&new, &result));
         match store
@@ -117,9 +120,9 @@ pub async fn sync_repository(
                     Some(item) => record_of(item)?,
                     None => return Err(SyncError::Gone(id)),
                 };
-                // Another sync began after ours and already wrote: its GitHub data is at
-                // least as fresh as ours, so ours is not written over it.
-                if old.get("last_synced_at").and_then(Value::as_str) >= Some(&fetch_started) {
+                // Another sync that asked GitHub after ours already wrote: its data is at least
+                // as fresh as ours, so ours is not written over it.
+                if old.get(FETCHED_AT).and_then(Value::as_str) >= Some(&fetch_started) {
                     return Ok(Synced {
                         result: sync_result(&old, &old),
                         record: old,
