@@ -447,8 +447,33 @@ pub async fn receive_jobs(
     queue: &str,
     ids: &[u64],
 ) -> aws_lambda_events::event::sqs::SqsEvent {
+    receive_where(sqs, queue, ids.len(), 20, |body| {
+        ids.iter().any(|id| body["job_id"] == *id)
+    })
+    .await
+}
+
+/// Receives `n` messages from `queue` (a queue of an isolated app: every message is the
+/// test's) as one SQS event.
+pub async fn receive_all(
+    sqs: &aws_sdk_sqs::Client,
+    queue: &str,
+    n: usize,
+) -> aws_lambda_events::event::sqs::SqsEvent {
+    receive_where(sqs, queue, n, 40, |_| true).await
+}
+
+/// Receives until `n` messages whose JSON body `wanted` accepts are in hand (at most `polls`
+/// receives); the others are made visible again at once.
+async fn receive_where(
+    sqs: &aws_sdk_sqs::Client,
+    queue: &str,
+    n: usize,
+    polls: usize,
+    wanted: impl Fn(&Value) -> bool,
+) -> aws_lambda_events::event::sqs::SqsEvent {
     let mut event = aws_lambda_events::event::sqs::SqsEvent::default();
-    for _ in 0..20 {
+    for _ in 0..polls {
         let out = sqs
             .receive_message()
             .queue_url(queue)
@@ -459,7 +484,7 @@ pub async fn receive_jobs(
             .expect("receive");
         for m in out.messages() {
             let body: Value = serde_json::from_str(m.body().unwrap_or("{}")).unwrap_or(Value::Null);
-            if ids.iter().any(|id| body["job_id"] == *id) {
+            if wanted(&body) {
                 event
                     .records
                     .push(commandcenter::queue::to_lambda_message(m));
@@ -473,35 +498,6 @@ pub async fn receive_jobs(
                     .await;
             }
         }
-        if event.records.len() >= ids.len() {
-            break;
-        }
-    }
-    event
-}
-
-/// Receives `n` messages from `queue` (a queue of an isolated app: every message is the
-/// test's) as one SQS event.
-pub async fn receive_all(
-    sqs: &aws_sdk_sqs::Client,
-    queue: &str,
-    n: usize,
-) -> aws_lambda_events::event::sqs::SqsEvent {
-    let mut event = aws_lambda_events::event::sqs::SqsEvent::default();
-    for _ in 0..40 {
-        let out = sqs
-            .receive_message()
-            .queue_url(queue)
-            .max_number_of_messages(10)
-            .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
-            .send()
-            .await
-            .expect("receive");
-        event.records.extend(
-            out.messages()
-                .iter()
-                .map(commandcenter::queue::to_lambda_message),
-        );
         if event.records.len() >= n {
             break;
         }
