@@ -1,6 +1,7 @@
 //! Entities, value types and pure rules. Nothing here performs I/O.
 
 pub mod auth;
+pub mod delivery;
 pub mod ids;
 pub mod jobs;
 pub mod project;
