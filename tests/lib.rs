@@ -27,6 +27,13 @@ pub fn provisioned() -> &'static HashMap<String, String> {
     ENV.get_or_init(|| provision_stack("t"))
 }
 
+/// The webhook tests' stack: its table's stream carries only their writes, so a fan-out reads
+/// little.
+pub fn webhook_stack() -> &'static HashMap<String, String> {
+    static ENV: OnceLock<HashMap<String, String>> = OnceLock::new();
+    ENV.get_or_init(|| provision_stack("w"))
+}
+
 /// Provisions the template's resources under a new prefix (`<letter><10 hex>`) in moto.
 pub fn provision_stack(letter: &str) -> HashMap<String, String> {
     let endpoint = moto_url();
@@ -105,6 +112,11 @@ impl TestApp {
     /// everything in the table, such as the nightly sync over every tracked repository.
     pub async fn isolated(tweak: impl FnOnce(&mut Config)) -> Self {
         Self::on(&provision_stack("i"), tweak).await
+    }
+
+    /// An app on the webhook tests' stack (`webhook_stack`).
+    pub async fn webhooks(tweak: impl FnOnce(&mut Config)) -> Self {
+        Self::on(webhook_stack(), tweak).await
     }
 
     async fn on(env: &HashMap<String, String>, tweak: impl FnOnce(&mut Config)) -> Self {
@@ -465,7 +477,7 @@ pub async fn receive_all(
 
 /// Receives until `n` messages whose JSON body `wanted` accepts are in hand (at most `polls`
 /// receives); the others are made visible again at once.
-async fn receive_where(
+pub async fn receive_where(
     sqs: &aws_sdk_sqs::Client,
     queue: &str,
     n: usize,

@@ -16,3 +16,4 @@ pub mod queue;
 pub mod runtime;
 pub mod secrets;
 pub mod store;
+pub mod webhooks;

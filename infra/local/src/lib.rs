@@ -5,6 +5,7 @@
 pub mod events;
 pub mod gateway;
 pub mod pollers;
+pub mod streams;
 
 use commandcenter::api::{self, AppState};
 

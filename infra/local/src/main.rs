@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 
-use cc_local::{events, pollers};
+use cc_local::{events, pollers, streams};
 use commandcenter::api;
 use commandcenter::runtime::{telemetry, AwsClients, Config};
 
@@ -47,6 +47,8 @@ async fn main() -> anyhow::Result<()> {
     if std::env::var("LOCAL_JOB_POLLERS").map_or(true, |v| v != "off") {
         let jobs = commandcenter::jobs::JobState::from_app(&state);
         pollers::spawn(jobs.clone(), dlq_urls);
+        // DynamoDB Streams → webhook-fanout, as its event source mapping does on AWS.
+        streams::spawn(jobs.clone(), streams::client(&state.aws.sdk));
         // EventBridge: each scheduled rule on the template's timetable (SCHEDULE_<RULE>).
         events::spawn_timetables(jobs, events::schedules_from(std::env::vars()));
     }

@@ -88,6 +88,7 @@ pub const GROUPS: &[(&str, GroupRoutes)] = &[
     ("api-batch", routes::batch::routes),
     ("api-github", routes::github::routes),
     ("api-rate-limits", routes::rate_limits::routes),
+    ("api-webhooks", routes::webhooks::routes),
 ];
 
 /// Every route of every group (dev server, OpenAPI document, tests).

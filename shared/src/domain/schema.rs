@@ -100,6 +100,19 @@ pub fn kind_schema(kind: &Kind, nullable: bool) -> Schema {
             .build()
             .into(),
         Kind::Num { min } => number(min, nullable),
+        Kind::Strs { items, max } => ArrayBuilder::new()
+            .schema_type(ty(Type::Array, nullable))
+            .items(RefOr::T(
+                ObjectBuilder::new()
+                    .schema_type(ty(Type::String, false))
+                    .min_length(Some(1))
+                    .max_length(Some(max))
+                    .build()
+                    .into(),
+            ))
+            .max_items(Some(items))
+            .build()
+            .into(),
         Kind::Bool => ObjectBuilder::new()
             .schema_type(ty(Type::Boolean, nullable))
             .build()
@@ -207,8 +220,10 @@ pub fn json_value() -> Schema {
 pub fn field_schema(spec: &Spec, mode: Mode) -> Schema {
     let mut schema = kind_schema(&spec.kind, spec.nullable());
     if mode == Mode::Create {
-        if let (Some(d), Schema::Object(o)) = (spec.default, &mut schema) {
-            o.default = Some(default_value(d));
+        match (spec.default, &mut schema) {
+            (Some(d), Schema::Object(o)) => o.default = Some(default_value(d)),
+            (Some(d), Schema::Array(a)) => a.default = Some(default_value(d)),
+            _ => {}
         }
     }
     schema
@@ -219,6 +234,7 @@ fn default_value(d: DefaultValue) -> serde_json::Value {
         DefaultValue::Str(s) => s.into(),
         DefaultValue::Int(n) => n.into(),
         DefaultValue::Bool(b) => b.into(),
+        DefaultValue::EmptyList => serde_json::Value::Array(Vec::new()),
     }
 }
 

@@ -527,6 +527,11 @@ pub enum Kind {
     Num {
         min: f64,
     },
+    /// A list of at most `items` strings of 1..=`max` characters each.
+    Strs {
+        items: usize,
+        max: usize,
+    },
     Bool,
     Obj,
     Ts,
@@ -574,6 +579,8 @@ pub enum DefaultValue {
     Str(&'static str),
     Int(i64),
     Bool(bool),
+    /// `[]`
+    EmptyList,
 }
 
 impl DefaultValue {
@@ -582,6 +589,7 @@ impl DefaultValue {
             DefaultValue::Str(s) => Value::from(s),
             DefaultValue::Int(n) => Value::from(n),
             DefaultValue::Bool(b) => Value::from(b),
+            DefaultValue::EmptyList => Value::Array(Vec::new()),
         }
     }
 }
@@ -730,6 +738,29 @@ impl Fields<'_> {
                             name,
                             "value_error",
                             format!("Value error, must be a list of 1 to {max} positive integers"),
+                        );
+                        Patch::Absent
+                    }
+                    Patch::Null => Patch::Null,
+                    Patch::Absent => Patch::Absent,
+                },
+                Kind::Strs { items, max } => match self.present(name) {
+                    Patch::Value(Value::Array(list))
+                        if list.len() <= items
+                            && list.iter().all(|v| {
+                                v.as_str()
+                                    .is_some_and(|s| (1..=max).contains(&s.chars().count()))
+                            }) =>
+                    {
+                        Patch::Value(Value::Array(list.clone()))
+                    }
+                    Patch::Value(_) => {
+                        self.error(
+                            name,
+                            "value_error",
+                            format!(
+                                "Value error, must be a list of at most {items} strings of 1 to {max} characters"
+                            ),
                         );
                         Patch::Absent
                     }

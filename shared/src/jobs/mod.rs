@@ -25,6 +25,8 @@ pub struct JobState {
     pub sqs: aws_sdk_sqs::Client,
     pub live: crate::live::Live,
     pub github: crate::github::GitHub,
+    /// Outbound webhook deliveries: the SSRF-guarded client and the secret opener.
+    pub webhooks: crate::webhooks::Webhooks,
     /// How long a claim holds a job without a checkpoint (longer than the function timeout).
     pub lease_secs: i64,
 }
@@ -43,6 +45,10 @@ impl JobState {
             sqs: app.aws.sqs.clone(),
             live: app.live.clone(),
             github: app.github.clone(),
+            webhooks: crate::webhooks::Webhooks::new(
+                crate::webhooks::send::Sender::new(app.config.webhook_allow_private_targets),
+                app.sealer.clone(),
+            ),
             lease_secs: DEFAULT_LEASE_SECS,
         }
     }
@@ -54,8 +60,12 @@ impl JobState {
             github: crate::github::GitHub::new(
                 &config.github_api_url,
                 config.github_token.clone(),
-                sealer,
+                sealer.clone(),
             )?,
+            webhooks: crate::webhooks::Webhooks::new(
+                crate::webhooks::send::Sender::new(config.webhook_allow_private_targets),
+                sealer,
+            ),
             live: crate::live::Live::new(
                 store.clone(),
                 config.websocket_management_url.as_deref(),

@@ -144,7 +144,30 @@ pub async fn handle_batch(
     event: SqsEvent,
 ) -> SqsBatchResponse {
     let mut response = SqsBatchResponse::default();
-    for record in event.records {
+    let mut records = event.records;
+    if job_type == crate::webhooks::QUEUE {
+        // Webhook deliveries share this queue with webhook_delivery jobs.
+        let (deliveries, jobs): (Vec<_>, Vec<_>) = records.into_iter().partition(|r| {
+            r.body
+                .as_deref()
+                .and_then(crate::webhooks::DeliveryMessage::parse)
+                .is_some()
+        });
+        let parsed: Vec<_> = deliveries
+            .into_iter()
+            .filter_map(|r| {
+                let m = crate::webhooks::DeliveryMessage::parse(r.body.as_deref()?)?;
+                Some((r, m))
+            })
+            .collect();
+        for id in crate::webhooks::deliver::handle_messages(state, &parsed).await {
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = id;
+            response.batch_item_failures.push(failure);
+        }
+        records = jobs;
+    }
+    for record in records {
         let outcome = handle_record(state, job_type, work, &record).await;
         tracing::info!(
             job_type = %job_type,
@@ -460,6 +483,20 @@ async fn finish(
 pub async fn handle_dead_letters(state: &JobState, event: SqsEvent) -> SqsBatchResponse {
     let mut response = SqsBatchResponse::default();
     for record in event.records {
+        if let Some(d) = record
+            .body
+            .as_deref()
+            .and_then(crate::webhooks::DeliveryMessage::parse)
+        {
+            let reason = format!("gave up after {} receives", receive_count(&record).max(1));
+            if let Err(e) = crate::webhooks::deliver::give_up(state, &d, &reason).await {
+                tracing::warn!(error = %e, delivery_id = d.delivery_id, "could not end a dead-lettered delivery");
+                let mut failure = BatchItemFailure::default();
+                failure.item_identifier = record.message_id.clone().unwrap_or_default();
+                response.batch_item_failures.push(failure);
+            }
+            continue;
+        }
         let Some(msg) = job_message(&record) else {
             continue;
         };

@@ -56,11 +56,32 @@ impl Queues {
         mut msg: JobMessage,
         delay_secs: i64,
     ) -> Result<String, QueueError> {
-        let url = self.url(msg.job_type)?.to_string();
         if delay_secs > MAX_SQS_DELAY_SECS {
             msg.not_before = Some(Timestamp::now().unix() + delay_secs);
         }
-        let body = serde_json::to_string(&msg).map_err(|e| QueueError::Sqs(e.to_string()))?;
+        self.send_message(msg.job_type, &msg, delay_secs).await
+    }
+
+    /// Sends any message to a job type's queue, delayed by at most 15 minutes (the caller
+    /// carries a longer wait in the message itself).
+    pub async fn send_message<T: Serialize>(
+        &self,
+        queue: JobType,
+        msg: &T,
+        delay_secs: i64,
+    ) -> Result<String, QueueError> {
+        let url = self.url(queue)?.to_string();
+        self.send_to(&url, msg, delay_secs).await
+    }
+
+    /// Sends a message to the queue at `url` (a dead-letter queue, for instance).
+    pub async fn send_to<T: Serialize>(
+        &self,
+        url: &str,
+        msg: &T,
+        delay_secs: i64,
+    ) -> Result<String, QueueError> {
+        let body = serde_json::to_string(msg).map_err(|e| QueueError::Sqs(e.to_string()))?;
         let out = self
             .client
             .send_message()
@@ -83,10 +104,19 @@ impl Queues {
         job_type: JobType,
         msgs: &[JobMessage],
     ) -> Result<Vec<Result<String, String>>, QueueError> {
+        self.send_messages(job_type, msgs).await
+    }
+
+    /// `send_jobs` for any message type (webhook deliveries share the webhook_delivery queue).
+    pub async fn send_messages<T: Serialize + Clone + Send + Sync>(
+        &self,
+        job_type: JobType,
+        msgs: &[T],
+    ) -> Result<Vec<Result<String, String>>, QueueError> {
         use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
         use futures::StreamExt;
         let url = self.url(job_type)?.to_string();
-        let send_chunk = |chunk: Vec<(usize, JobMessage)>| {
+        let send_chunk = |chunk: Vec<(usize, T)>| {
             let url = url.clone();
             async move {
                 let mut results: Vec<(usize, Result<String, String>)> = Vec::new();
@@ -145,7 +175,7 @@ impl Queues {
                 results
             }
         };
-        let chunks: Vec<Vec<(usize, JobMessage)>> = msgs
+        let chunks: Vec<Vec<(usize, T)>> = msgs
             .iter()
             .cloned()
             .enumerate()

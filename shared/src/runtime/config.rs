@@ -40,6 +40,8 @@ pub struct Config {
     pub queue_urls: std::collections::BTreeMap<String, String>,
     /// WEBHOOK_ALLOW_PRIVATE_TARGETS: lifts the §10.3 target rule (local development only).
     pub webhook_allow_private_targets: bool,
+    /// DLQ_URL_WEBHOOK_DELIVERY: where exhausted deliveries' messages go.
+    pub webhook_dlq_url: Option<String>,
     /// GITHUB_API_URL (API.md §0.9): where GitHub is reached (a fake in tests and local runs).
     pub github_api_url: String,
     /// GITHUB_TOKEN: the server's token, third in the §11 order.
@@ -116,6 +118,7 @@ impl Config {
             pretty_logs: optional("LOG_FORMAT").is_some_and(|f| f == "pretty"),
             queue_urls: crate::queue::urls_from(&lookup),
             webhook_allow_private_targets: flag("WEBHOOK_ALLOW_PRIVATE_TARGETS"),
+            webhook_dlq_url: optional("DLQ_URL_WEBHOOK_DELIVERY"),
             github_api_url: optional("GITHUB_API_URL")
                 .unwrap_or_else(|| crate::github::DEFAULT_API_URL.into()),
             github_token: optional("GITHUB_TOKEN"),

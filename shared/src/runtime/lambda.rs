@@ -161,3 +161,20 @@ pub async fn serve_websocket() -> Result<(), lambda_runtime::Error> {
     ))
     .await
 }
+
+/// `main` of webhook-fanout: the table's stream records (filtered to inserted event items)
+/// become webhook deliveries; a failed record is reported so the batch resumes there.
+pub async fn serve_fanout() -> Result<(), lambda_runtime::Error> {
+    let state = job_state_from_env().await?;
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: lambda_runtime::LambdaEvent<aws_lambda_events::event::dynamodb::Event>| {
+            let state = state.clone();
+            async move {
+                let (response, report) = crate::webhooks::fanout::handle(&state, event.payload).await;
+                tracing::info!(?report, "fan-out batch");
+                Ok::<_, lambda_runtime::Error>(response)
+            }
+        },
+    ))
+    .await
+}

@@ -32,3 +32,22 @@ pub const JOBS: RecordType = RecordType {
     counter: "jobs",
     breakdowns: &["status"],
 };
+
+/// Webhook configs: unique per project by (repository_id, webhook_url) — the hidden field
+/// `target_key` holds both — and counted.
+pub const WEBHOOK_CONFIGS: RecordType = RecordType {
+    prefix: "WHCFG",
+    unique_field: Some("target_key"),
+    counter: "webhook_configs",
+    breakdowns: &[],
+};
+
+/// Webhook deliveries: unique by origin (an event × config, a job, or a manual request — the
+/// fan-out's idempotency), counted by status and by config × status (`config_status`), so
+/// GET /webhooks/statistics is one read.
+pub const WEBHOOK_DELIVERIES: RecordType = RecordType {
+    prefix: "WHDEL",
+    unique_field: Some("origin"),
+    counter: "webhook_deliveries",
+    breakdowns: &["status", "config_status"],
+};

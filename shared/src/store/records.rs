@@ -13,7 +13,7 @@ use crate::events::{emit, EventType};
 pub type Record = Map<String, Value>;
 
 /// Kinds whose items have an id pointer.
-pub const POINTED_KINDS: &[&str] = &["TECH", "REPO", "TASK", "JOB"];
+pub const POINTED_KINDS: &[&str] = &["TECH", "REPO", "TASK", "JOB", "WHCFG", "WHDEL"];
 
 /// The id of an item sort key (`TECH#0000375305903448`) of a pointed kind.
 pub fn pointed_id(sk: &str) -> Option<Id> {

@@ -311,22 +311,28 @@ async fn update_repository(
     .map_err(ApiError::from)
 }
 
-/// Stop tracking a repository: its research tasks (and their documents) go too.
+/// Stop tracking a repository: its research tasks (and their documents) and its webhook
+/// configs (with their deliveries) go too.
 #[utoipa::path(delete, path = "/api/v1/repositories/{repository_id}", tag = "repositories", security(("bearer" = [])),
     params(("repository_id" = i64, Path)),
-    responses((status = 204, description = "Untracked; its research tasks (with documents) go too"), (status = 404, description = "repository_not_found")))]
+    responses((status = 204, description = "Untracked; its research tasks (with documents) and webhook configs go too"), (status = 404, description = "repository_not_found")))]
 async fn delete_repository(
     State(state): State<AppState>,
     item: ItemAccess<Repo>,
 ) -> ApiResult<StatusCode> {
-    super::delete_item(
+    let (pid, id) = (item.scope.id(), item.id);
+    crate::webhooks::delete_repository_configs(&state.store, pid, id).await?;
+    let done = super::delete_item(
         &state,
         &REPOSITORIES,
         item,
         Some("repository_id"),
         |_| vec![],
     )
-    .await
+    .await?;
+    // A config created for it while it was being deleted.
+    crate::webhooks::delete_repository_configs(&state.store, pid, id).await?;
+    Ok(done)
 }
 
 /// Sync with GitHub now (API.md §3): repository data and the newest default-branch commit,
