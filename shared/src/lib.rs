@@ -2,7 +2,7 @@
 //!
 //! Modules follow DESIGN.md: `domain` (pure rules), `store` (DynamoDB single table),
 //! `secrets` (KMS / Secrets Manager), `api` (axum routers, extractors, problem+json),
-//! `runtime` (config, clients, Lambda glue).
+//! `runtime` (config, clients, Lambda glue), `webhooks` (the outbound webhook sender).
 
 pub mod api;
 pub mod blob;
@@ -16,3 +16,4 @@ pub mod queue;
 pub mod runtime;
 pub mod secrets;
 pub mod store;
+pub mod webhooks;
