@@ -2,7 +2,7 @@
 //!
 //! Modules follow DESIGN.md: `domain` (pure rules), `store` (DynamoDB single table),
 //! `secrets` (KMS / Secrets Manager), `api` (axum routers, extractors, problem+json),
-//! `runtime` (config, clients, Lambda glue).
+//! `runtime` (config, clients, Lambda glue), `webhooks` (the outbound webhook sender).
 
 pub mod api;
 pub mod blob;
