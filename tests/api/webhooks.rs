@@ -19,12 +19,15 @@ async fn app() -> TestApp {
 
 async fn setup(app: &TestApp) -> (TestUser, Value) {
     let u = app.user().await;
-    let p = app.project(&u, &format!("hooks-{}", uuid::Uuid::new_v4())).await;
+    let p = app
+        .project(&u, &format!("hooks-{}", uuid::Uuid::new_v4()))
+        .await;
     (u, p["id"].clone())
 }
 
 async fn config(app: &TestApp, u: &TestUser, pid: &Value, body: Value) -> Value {
-    app.create(u, "/api/v1/webhooks/configs", Some(pid), body).await
+    app.create(u, "/api/v1/webhooks/configs", Some(pid), body)
+        .await
 }
 
 /// Hands the stream's event records of project `pid` to the fan-out, as its event source
@@ -56,10 +59,9 @@ async fn deliver(app: &TestApp, id: u64, within: Duration) -> SqsEvent {
     let queue = &app.state.config.queue_urls["webhook_delivery"];
     let end = Instant::now() + within;
     loop {
-        let event = cc_tests::receive_where(&app.state.aws.sqs, queue, 1, 3, |b| {
-            b["delivery_id"] == id
-        })
-        .await;
+        let event =
+            cc_tests::receive_where(&app.state.aws.sqs, queue, 1, 3, |b| b["delivery_id"] == id)
+                .await;
         if !event.records.is_empty() {
             let r = commandcenter::jobs::runner::handle_batch(
                 &app.job_state(),
@@ -153,7 +155,7 @@ fn verify_with_reference(req: &wiremock::Request, secret: &str) {
 
 #[tokio::test]
 async fn configs_show_their_secret_once_and_are_unique_per_url() {
-    let app = TestApp::webhooks(|_| {}).await;
+    let app = TestApp::webhooks(|c| c.webhook_allow_private_targets = false).await;
     let (u, pid) = setup(&app).await;
     let c = config(
         &app,
@@ -163,7 +165,10 @@ async fn configs_show_their_secret_once_and_are_unique_per_url() {
     )
     .await;
     let secret = c["secret"].as_str().unwrap();
-    assert!(secret.starts_with("whsec_") && secret.len() > 40, "{secret}");
+    assert!(
+        secret.starts_with("whsec_") && secret.len() > 40,
+        "{secret}"
+    );
     assert_eq!(c["active"], true);
     assert_eq!(c["retry_count"], 3);
     assert_eq!(c["retry_delay_seconds"], 300);
@@ -205,10 +210,15 @@ async fn configs_show_their_secret_once_and_are_unique_per_url() {
     post(json!({"webhook_url": "http://hooks.example.com/x"}))
         .await
         .problem(400, "target_not_allowed");
-    let bad = post(json!({"webhook_url": "https://hooks.example.com/b", "events": ["job.done"]})).await;
+    let bad =
+        post(json!({"webhook_url": "https://hooks.example.com/b", "events": ["job.done"]})).await;
     bad.problem(422, "validation_error");
     assert_eq!(bad.body["errors"][0]["loc"], json!(["body", "events"]));
-    assert!(bad.text.contains("Unknown event type: job.done"), "{}", bad.text);
+    assert!(
+        bad.text.contains("Unknown event type: job.done"),
+        "{}",
+        bad.text
+    );
     for body in [
         json!({"webhook_url": "https://hooks.example.com/b", "retry_count": 11}),
         json!({"webhook_url": "https://hooks.example.com/b", "retry_delay_seconds": 0}),
@@ -230,7 +240,13 @@ async fn configs_show_their_secret_once_and_are_unique_per_url() {
     )
     .await;
     assert_eq!(other["secret"], "0123456789abcdef");
-    let b = config(&app, &u, &pid, json!({"webhook_url": "https://hooks.example.com/b"})).await;
+    let b = config(
+        &app,
+        &u,
+        &pid,
+        json!({"webhook_url": "https://hooks.example.com/b"}),
+    )
+    .await;
     let r = app
         .patch(&format!("/api/v1/webhooks/configs/{}", b["id"]))
         .bearer(&u.access)
@@ -272,7 +288,10 @@ async fn configs_show_their_secret_once_and_are_unique_per_url() {
         .send()
         .await;
     r.problem(404, "webhook_config_not_found");
-    assert_eq!(r.body["detail"], format!("Webhook configuration {id} not found"));
+    assert_eq!(
+        r.body["detail"],
+        format!("Webhook configuration {id} not found")
+    );
 }
 
 #[tokio::test]
@@ -300,10 +319,19 @@ async fn a_technology_event_reaches_a_subscribed_config_exactly_once_signed() {
     )
     .await;
     let tech = app
-        .create(&u, "/api/v1/technologies", Some(&pid), json!({"title": "Tokio"}))
+        .create(
+            &u,
+            "/api/v1/technologies",
+            Some(&pid),
+            json!({"title": "Tokio"}),
+        )
         .await;
     let report = fan_out(&app, &pid).await;
-    assert_eq!((report.events, report.created, report.queued), (1, 1, 1), "{report:?}");
+    assert_eq!(
+        (report.events, report.created, report.queued),
+        (1, 1, 1),
+        "{report:?}"
+    );
     // The stream hands the batch over again (a retry, a redeployed consumer): nothing new.
     let again = fan_out(&app, &pid).await;
     assert_eq!(again.created, 0, "{again:?}");
@@ -366,7 +394,10 @@ async fn a_technology_event_reaches_a_subscribed_config_exactly_once_signed() {
         json!({"total_configs": 2, "total_deliveries": 1, "successful_deliveries": 1, "failed_deliveries": 0, "success_rate": 100.0})
     );
     let per = app
-        .get(&format!("/api/v1/webhooks/statistics?config_id={}", c["id"]))
+        .get(&format!(
+            "/api/v1/webhooks/statistics?config_id={}",
+            c["id"]
+        ))
         .bearer(&u.access)
         .header("x-project-id", &pid.to_string())
         .send()
@@ -406,14 +437,21 @@ async fn a_receiver_failing_three_times_gets_one_success_after_four_attempts() {
             json!({"config_id": c["id"], "event_type": "custom.ping", "payload": {"n": 1}}),
         )
         .await;
-    assert_eq!((d["status"].as_str(), d["attempt_number"].as_i64()), (Some("pending"), Some(1)));
+    assert_eq!(
+        (d["status"].as_str(), d["attempt_number"].as_i64()),
+        (Some("pending"), Some(1))
+    );
     let id = d["id"].as_u64().unwrap();
     let started = Instant::now();
     let mut seen = Vec::new();
     for attempt in 1..=4 {
         deliver(&app, id, Duration::from_secs(20)).await;
         let now = delivery(&app, &u, id).await;
-        seen.push((now["status"].clone(), now["attempt_number"].clone(), now["error_message"].clone()));
+        seen.push((
+            now["status"].clone(),
+            now["attempt_number"].clone(),
+            now["error_message"].clone(),
+        ));
         if attempt < 4 {
             assert_eq!(now["status"], "retrying", "{now}");
             assert_eq!(now["attempt_number"], attempt + 1);
@@ -426,19 +464,33 @@ async fn a_receiver_failing_three_times_gets_one_success_after_four_attempts() {
     assert_eq!(end["attempt_number"], 4);
     assert_eq!(end["error_message"], Value::Null);
     // Back-off 1·2^(n−1)·[0.8, 1.2] s: at least 0.8 + 1.6 + 3.2 s in all.
-    assert!(started.elapsed() >= Duration::from_millis(5_600), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_millis(5_600),
+        "{:?}",
+        started.elapsed()
+    );
     let requests = receiver.received_requests().await.unwrap();
     assert_eq!(requests.len(), 4);
     let ids: Vec<_> = requests
         .iter()
-        .map(|r| r.headers.get("webhook-id").unwrap().to_str().unwrap().to_string())
+        .map(|r| {
+            r.headers
+                .get("webhook-id")
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_string()
+        })
         .collect();
     assert!(ids.iter().all(|i| *i == id.to_string()), "{ids:?}");
     for r in &requests {
         verify_with_reference(r, SECRET);
     }
     let stats = app
-        .get(&format!("/api/v1/webhooks/statistics?config_id={}", c["id"]))
+        .get(&format!(
+            "/api/v1/webhooks/statistics?config_id={}",
+            c["id"]
+        ))
         .bearer(&u.access)
         .header("x-project-id", &pid.to_string())
         .send()
@@ -470,7 +522,10 @@ async fn gone_disables_the_config_and_exhausted_goes_to_the_dead_letter_queue() 
     deliver(&app, id, Duration::from_secs(10)).await;
     let after = delivery(&app, &u, id).await;
     assert_eq!(after["status"], "failed");
-    assert_eq!(after["error_message"], "Endpoint gone (410); configuration disabled");
+    assert_eq!(
+        after["error_message"],
+        "Endpoint gone (410); configuration disabled"
+    );
     assert_eq!(after["http_status_code"], 410);
     let cfg = app
         .get(&format!("/api/v1/webhooks/configs/{}", c["id"]))
@@ -480,7 +535,10 @@ async fn gone_disables_the_config_and_exhausted_goes_to_the_dead_letter_queue() 
     assert_eq!(cfg.body["active"], false);
     let r = send(&c).await;
     r.problem(400, "config_inactive");
-    assert_eq!(r.body["detail"], format!("Webhook configuration {} is inactive", c["id"]));
+    assert_eq!(
+        r.body["detail"],
+        format!("Webhook configuration {} is inactive", c["id"])
+    );
     let r = app
         .post(&format!("/api/v1/webhooks/deliveries/{id}/retry"))
         .bearer(&u.access)
@@ -494,7 +552,13 @@ async fn gone_disables_the_config_and_exhausted_goes_to_the_dead_letter_queue() 
         .respond_with(ResponseTemplate::new(503).insert_header("retry-after", "1"))
         .mount(&failing)
         .await;
-    let c = config(&app, &u, &pid, json!({"webhook_url": failing.uri(), "retry_count": 0, "events": ["technology.*"]})).await;
+    let c = config(
+        &app,
+        &u,
+        &pid,
+        json!({"webhook_url": failing.uri(), "retry_count": 0, "events": ["technology.*"]}),
+    )
+    .await;
     let r = app
         .post("/api/v1/webhooks/deliveries")
         .bearer(&u.access)
@@ -509,9 +573,19 @@ async fn gone_disables_the_config_and_exhausted_goes_to_the_dead_letter_queue() 
     let after = delivery(&app, &u, id).await;
     assert_eq!(after["status"], "exhausted", "{after}");
     assert_eq!(after["error_message"], "HTTP 503: ");
-    let dlq = app.state.config.webhook_dlq_url.clone().expect("DLQ_URL_WEBHOOK_DELIVERY");
-    let dead = cc_tests::receive_where(&app.state.aws.sqs, &dlq, 1, 20, |b| b["delivery_id"] == id).await;
-    assert_eq!(dead.records.len(), 1, "the exhausted delivery's message is in the DLQ");
+    let dlq = app
+        .state
+        .config
+        .webhook_dlq_url
+        .clone()
+        .expect("DLQ_URL_WEBHOOK_DELIVERY");
+    let dead =
+        cc_tests::receive_where(&app.state.aws.sqs, &dlq, 1, 20, |b| b["delivery_id"] == id).await;
+    assert_eq!(
+        dead.records.len(),
+        1,
+        "the exhausted delivery's message is in the DLQ"
+    );
     // The dead-letter handler finds it ended and leaves it so.
     let r = commandcenter::jobs::runner::handle_dead_letters(&app.job_state(), dead).await;
     assert!(r.batch_item_failures.is_empty());
@@ -533,7 +607,10 @@ async fn gone_disables_the_config_and_exhausted_goes_to_the_dead_letter_queue() 
         json!({"status": "scheduled", "delivery_id": id, "message": "Delivery scheduled for retry"})
     );
     let now = delivery(&app, &u, id).await;
-    assert_eq!((now["status"].as_str(), now["attempt_number"].as_i64()), (Some("pending"), Some(2)));
+    assert_eq!(
+        (now["status"].as_str(), now["attempt_number"].as_i64()),
+        (Some("pending"), Some(2))
+    );
     assert_eq!(now["error_message"], Value::Null);
     deliver(&app, id, Duration::from_secs(10)).await;
     assert_eq!(delivery(&app, &u, id).await["status"], "delivered");
@@ -543,9 +620,15 @@ async fn gone_disables_the_config_and_exhausted_goes_to_the_dead_letter_queue() 
         .send()
         .await;
     r.problem(400, "delivery_not_retryable");
-    assert_eq!(r.body["detail"], "Cannot retry delivery with status 'delivered'");
+    assert_eq!(
+        r.body["detail"],
+        "Cannot retry delivery with status 'delivered'"
+    );
     let page = deliveries(&app, &u, &pid, "status_filter=failed&page_size=1").await;
-    assert_eq!((page["total"].as_u64(), page["page_size"].as_u64()), (Some(1), Some(1)));
+    assert_eq!(
+        (page["total"].as_u64(), page["page_size"].as_u64()),
+        (Some(1), Some(1))
+    );
     let stats = app
         .get("/api/v1/webhooks/statistics")
         .bearer(&u.access)
@@ -555,7 +638,12 @@ async fn gone_disables_the_config_and_exhausted_goes_to_the_dead_letter_queue() 
     assert_eq!(stats.body["total_deliveries"], 2);
     assert_eq!(stats.body["failed_deliveries"], 1);
     assert_eq!(stats.body["success_rate"], 50.0);
-    for q in ["page=0", "page_size=101", "page_size=0", "status_filter=lost"] {
+    for q in [
+        "page=0",
+        "page_size=101",
+        "page_size=0",
+        "status_filter=lost",
+    ] {
         let r = app
             .get(&format!("/api/v1/webhooks/deliveries?{q}"))
             .bearer(&u.access)
@@ -586,12 +674,18 @@ async fn a_duplicate_message_sends_nothing_twice() {
         .await;
     let id = d["id"].as_u64().unwrap();
     let queue = &app.state.config.queue_urls["webhook_delivery"];
-    let event = cc_tests::receive_where(&app.state.aws.sqs, queue, 1, 20, |b| b["delivery_id"] == id).await;
+    let event =
+        cc_tests::receive_where(&app.state.aws.sqs, queue, 1, 20, |b| b["delivery_id"] == id).await;
     assert_eq!(event.records.len(), 1);
     let state = app.job_state();
     let work = commandcenter::jobs::work::work_for(JobType::WebhookDelivery);
     let run = || {
-        commandcenter::jobs::runner::handle_batch(&state, JobType::WebhookDelivery, &work, event.clone())
+        commandcenter::jobs::runner::handle_batch(
+            &state,
+            JobType::WebhookDelivery,
+            &work,
+            event.clone(),
+        )
     };
     // SQS delivered the message twice at once, then once more later.
     let (a, b) = tokio::join!(run(), run());
@@ -638,7 +732,10 @@ async fn repository_configs_get_only_that_repositorys_events() {
         .respond_with(ResponseTemplate::new(200))
         .mount(&receiver)
         .await;
-    let (a, b) = (app.repo(&u, Some(&pid)).await, app.repo(&u, Some(&pid)).await);
+    let (a, b) = (
+        app.repo(&u, Some(&pid)).await,
+        app.repo(&u, Some(&pid)).await,
+    );
     config(
         &app,
         &u,
@@ -663,12 +760,72 @@ async fn repository_configs_get_only_that_repositorys_events() {
         )
         .await;
     }
-    app.create(&u, "/api/v1/technologies", Some(&pid), json!({"title": "Axum"}))
-        .await;
+    app.create(
+        &u,
+        "/api/v1/technologies",
+        Some(&pid),
+        json!({"title": "Axum"}),
+    )
+    .await;
     let report = fan_out(&app, &pid).await;
     assert_eq!(report.events, 3, "{report:?}");
     assert_eq!(report.created, 1, "only repository {a}'s task: {report:?}");
     let list = deliveries(&app, &u, &pid, "event_type=research_task.created").await;
     assert_eq!(list["total"], 1);
     assert_eq!(list["deliveries"][0]["payload"]["repository_id"], a);
+}
+
+#[tokio::test]
+async fn a_webhook_delivery_job_makes_attempt_one_once() {
+    let app = app().await;
+    let (u, pid) = setup(&app).await;
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(202))
+        .mount(&receiver)
+        .await;
+    let c = config(
+        &app,
+        &u,
+        &pid,
+        json!({"webhook_url": receiver.uri(), "secret": SECRET}),
+    )
+    .await;
+    let job = app
+        .create(
+            &u,
+            "/api/v1/jobs",
+            Some(&pid),
+            json!({"job_type": "webhook_delivery", "parameters": {"config_id": c["id"], "event_type": "custom.ping", "payload": {"k": "v"}}}),
+        )
+        .await;
+    let jid = job["id"].as_u64().unwrap();
+    let r = app
+        .post(&format!("/api/v1/jobs/{jid}/dispatch"))
+        .bearer(&u.access)
+        .send()
+        .await;
+    assert!(r.status.as_u16() < 300, "{}", r.text);
+    app.run_jobs(JobType::WebhookDelivery, &[jid]).await;
+    let j = app
+        .get(&format!("/api/v1/jobs/{jid}"))
+        .bearer(&u.access)
+        .send()
+        .await;
+    assert_eq!(j.body["status"], "completed", "{}", j.body);
+    let result = &j.body["result"];
+    assert_eq!(result["status"], "delivered");
+    assert_eq!(result["http_status_code"], 202);
+    let requests = receiver.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 1);
+    verify_with_reference(&requests[0], SECRET);
+    assert_eq!(
+        requests[0]
+            .headers
+            .get("webhook-id")
+            .unwrap()
+            .to_str()
+            .unwrap(),
+        result["delivery_id"].to_string()
+    );
 }

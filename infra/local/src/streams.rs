@@ -76,7 +76,10 @@ async fn run(state: &JobState, client: &Client, table: &str) -> anyhow::Result<(
                 .collect()
         })
         .unwrap_or_default();
-    tracing::info!(shards = shards.len(), "reading the table's stream for the webhook fan-out");
+    tracing::info!(
+        shards = shards.len(),
+        "reading the table's stream for the webhook fan-out"
+    );
     let mut iterators: HashMap<String, Option<String>> = HashMap::new();
     for shard in &shards {
         iterators.insert(shard.clone(), iterator(client, &arn, shard, None).await?);
@@ -87,7 +90,12 @@ async fn run(state: &JobState, client: &Client, table: &str) -> anyhow::Result<(
             let Some(Some(it)) = iterators.get(shard).cloned() else {
                 continue;
             };
-            let out = client.get_records().shard_iterator(it).limit(100).send().await?;
+            let out = client
+                .get_records()
+                .shard_iterator(it)
+                .limit(100)
+                .send()
+                .await?;
             let records: Vec<EventRecord> = out.records().iter().filter_map(to_lambda).collect();
             let mut next = out.next_shard_iterator().map(str::to_string);
             if !out.records().is_empty() {
@@ -122,11 +130,20 @@ pub async fn read_events(client: &Client, table: &str) -> anyhow::Result<Vec<Eve
     let arn = stream_arn(client, table).await?;
     let desc = client.describe_stream().stream_arn(&arn).send().await?;
     let mut all = Vec::new();
-    for shard in desc.stream_description().map(|d| d.shards()).unwrap_or_default() {
+    for shard in desc
+        .stream_description()
+        .map(|d| d.shards())
+        .unwrap_or_default()
+    {
         let Some(id) = shard.shard_id() else { continue };
         let mut it = iterator(client, &arn, id, None).await?;
         while let Some(i) = it {
-            let out = client.get_records().shard_iterator(i).limit(1000).send().await?;
+            let out = client
+                .get_records()
+                .shard_iterator(i)
+                .limit(1000)
+                .send()
+                .await?;
             if out.records().is_empty() {
                 break;
             }

@@ -49,7 +49,10 @@ pub const SECRET: &[Spec] = &[Spec::opt("secret", K::Str { min: 16, max: 256 })]
 /// A WebhookConfig as responses carry it (§19); the secret never.
 pub const CONFIG_OUT: &[&[Spec]] = &[
     RECORD_IDS,
-    &[Spec::opt("repository_id", K::Id), Spec::opt("webhook_id", K::Id)],
+    &[
+        Spec::opt("repository_id", K::Id),
+        Spec::opt("webhook_id", K::Id),
+    ],
     &[
         Spec::req("webhook_url", K::Str { min: 1, max: 512 }),
         Spec::req(
@@ -117,15 +120,39 @@ pub const DELIVERY_OUT: &[&[Spec]] = &[
         Spec::req("event_type", K::Str { min: 1, max: 100 }),
         Spec::req("payload", K::Obj),
         Spec::req("target_url", K::Str { min: 1, max: 512 }),
-        Spec::req("attempt_number", K::Int { min: Some(1), max: None }),
+        Spec::req(
+            "attempt_number",
+            K::Int {
+                min: Some(1),
+                max: None,
+            },
+        ),
         Spec::req("status", K::Enum(STATUSES)),
-        Spec::opt("http_status_code", K::Int { min: Some(100), max: Some(599) }),
-        Spec::opt("response_body", K::Str { min: 0, max: 10_000 }),
+        Spec::opt(
+            "http_status_code",
+            K::Int {
+                min: Some(100),
+                max: Some(599),
+            },
+        ),
+        Spec::opt(
+            "response_body",
+            K::Str {
+                min: 0,
+                max: 10_000,
+            },
+        ),
         Spec::opt("error_message", K::Str { min: 0, max: 2_000 }),
         Spec::req("scheduled_for", K::Ts),
         Spec::opt("attempted_at", K::Ts),
         Spec::opt("completed_at", K::Ts),
-        Spec::opt("duration_ms", K::Int { min: Some(0), max: None }),
+        Spec::opt(
+            "duration_ms",
+            K::Int {
+                min: Some(0),
+                max: None,
+            },
+        ),
         Spec::req("created_at", K::Ts),
     ],
 ];
@@ -173,8 +200,15 @@ pub fn event_repository(event_type: &str, data: &Value) -> Option<u64> {
 }
 
 /// Whether a config (its `events`, `repository_id`, `active`) gets an event.
-pub fn config_matches(config: &serde_json::Map<String, Value>, event_type: &str, data: &Value) -> bool {
-    let active = config.get("active").and_then(Value::as_bool).unwrap_or(false);
+pub fn config_matches(
+    config: &serde_json::Map<String, Value>,
+    event_type: &str,
+    data: &Value,
+) -> bool {
+    let active = config
+        .get("active")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     let events = config
         .get("events")
         .and_then(Value::as_array)
@@ -251,9 +285,9 @@ pub fn is_public(ip: IpAddr) -> bool {
             let first = seg[0];
             let unique_local = (first & 0xfe00) == 0xfc00; // fc00::/7
             let link_local = (first & 0xffc0) == 0xfe80; // fe80::/10
-            // Forms that carry an IPv4 address a gateway may translate into a private one:
-            // NAT64 64:ff9b::/96 (and the local-use 64:ff9b:1::/48), 6to4 2002::/16, Teredo
-            // 2001::/32.
+                                                         // Forms that carry an IPv4 address a gateway may translate into a private one:
+                                                         // NAT64 64:ff9b::/96 (and the local-use 64:ff9b:1::/48), 6to4 2002::/16, Teredo
+                                                         // 2001::/32.
             let wraps_v4 = (seg[0] == 0x64 && seg[1] == 0xff9b)
                 || first == 0x2002
                 || (first == 0x2001 && seg[1] == 0);
@@ -293,8 +327,14 @@ mod tests {
         assert!(subscribes(&list(&["*"]), "job.completed"));
         assert!(subscribes(&list(&["job.*"]), "job.failed"));
         assert!(!subscribes(&list(&["job.*"]), "jobs.failed"));
-        assert!(!subscribes(&list(&["technology.created"]), "technology.updated"));
-        assert_eq!(unknown_event(&list(&["job.*", "technology.created", "*"])), None);
+        assert!(!subscribes(
+            &list(&["technology.created"]),
+            "technology.updated"
+        ));
+        assert_eq!(
+            unknown_event(&list(&["job.*", "technology.created", "*"])),
+            None
+        );
         assert_eq!(unknown_event(&list(&["job.done"])), Some("job.done".into()));
         assert_eq!(unknown_event(&list(&["nope.*"])), Some("nope.*".into()));
     }
@@ -310,18 +350,39 @@ mod tests {
         let synced = serde_json::json!({"repository": {"id": 7}, "changes_detected": true});
         assert!(config_matches(&cfg(Some(7)), "repository.synced", &synced));
         assert!(!config_matches(&cfg(Some(8)), "repository.synced", &synced));
-        assert!(!config_matches(&cfg(Some(7)), "technology.created", &serde_json::json!({"id": 1})));
-        assert!(config_matches(&cfg(None), "technology.created", &serde_json::json!({"id": 1})));
+        assert!(!config_matches(
+            &cfg(Some(7)),
+            "technology.created",
+            &serde_json::json!({"id": 1})
+        ));
+        assert!(config_matches(
+            &cfg(None),
+            "technology.created",
+            &serde_json::json!({"id": 1})
+        ));
         let task = serde_json::json!({"id": 3, "repository_id": 7});
-        assert!(config_matches(&cfg(Some(7)), "research_task.updated", &task));
+        assert!(config_matches(
+            &cfg(Some(7)),
+            "research_task.updated",
+            &task
+        ));
         let mut off = cfg(None);
         off.insert("active".into(), Value::Bool(false));
-        assert!(!config_matches(&off, "technology.created", &serde_json::json!({})));
+        assert!(!config_matches(
+            &off,
+            "technology.created",
+            &serde_json::json!({})
+        ));
     }
 
     #[test]
     fn the_envelope_is_compact_and_ordered() {
-        let body = envelope("job.completed", "2026-11-26T10:37:02.225Z", 7, &serde_json::json!({"id": 1}));
+        let body = envelope(
+            "job.completed",
+            "2026-11-26T10:37:02.225Z",
+            7,
+            &serde_json::json!({"id": 1}),
+        );
         assert_eq!(
             String::from_utf8(body).unwrap(),
             r#"{"type":"job.completed","timestamp":"2026-11-26T10:37:02.225Z","project_id":7,"data":{"id":1}}"#
@@ -356,9 +417,9 @@ mod tests {
             "https://[fe80::1]/",
             "https://[::ffff:127.0.0.1]/",
             "https://[::ffff:8.8.8.8]/",
-            "https://2130706433/", // 127.0.0.1 as one number
-            "https://[64:ff9b::a00:1]/", // NAT64 of 10.0.0.1
-            "https://[2002:a00:1::]/",   // 6to4 of 10.0.0.1
+            "https://2130706433/",            // 127.0.0.1 as one number
+            "https://[64:ff9b::a00:1]/",      // NAT64 of 10.0.0.1
+            "https://[2002:a00:1::]/",        // 6to4 of 10.0.0.1
             "https://[2001:0:4136:e378::1]/", // Teredo
             "https://240.0.0.1/",
             "https://198.18.0.1/",

@@ -1,4 +1,4 @@
-//! Work functions per job type. batch_import and repository_sync run for real; the types whose work arrives with
+//! Work functions per job type. batch_import, repository_sync and webhook_delivery run for real; the types whose work arrives with
 //! later issues fail at once with a clear, non-retryable error.
 
 use std::sync::Arc;
@@ -21,6 +21,7 @@ pub fn work_for(job_type: JobType) -> Work {
     match job_type {
         JobType::BatchImport => Arc::new(|run| Box::pin(batch_import(run))),
         JobType::RepositorySync => Arc::new(|run| Box::pin(repository_sync(run))),
+        JobType::WebhookDelivery => Arc::new(|run| Box::pin(webhook_delivery(run))),
         other => Arc::new(move |_| {
             Box::pin(async move {
                 Err(JobError::Fatal(format!(
@@ -74,6 +75,74 @@ async fn repository_sync(run: JobRun) -> Result<Value, JobError> {
         Err(SyncError::Store(e)) => Err(e.into()),
         Err(SyncError::Gone(id)) => Err(JobError::Fatal(format!("Repository {id} not found"))),
     }
+}
+
+/// webhook_delivery (API.md §7): a delivery to a config of the project (one per job, however
+/// often the job runs), attempt 1 made here; later attempts follow §10.2 on the
+/// webhook_delivery queue. Result: `{delivery_id, status, http_status_code}` of attempt 1.
+async fn webhook_delivery(run: JobRun) -> Result<Value, JobError> {
+    use crate::store::kinds::{WEBHOOK_CONFIGS, WEBHOOK_DELIVERIES};
+    use crate::webhooks::{self, deliver, CreateError, NewDelivery};
+    let params = run.parameters();
+    let pid = run.project_id;
+    let config_id = params
+        .get("config_id")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| JobError::Fatal("config_id is missing".into()))?;
+    let store = &run.state.store;
+    let config = match store.get(&WEBHOOK_CONFIGS.key(pid, config_id)).await? {
+        Some(item) => record_of(item)?,
+        None => {
+            return Err(JobError::Fatal(format!(
+                "Webhook configuration {config_id} not found"
+            )))
+        }
+    };
+    if config.get("active").and_then(Value::as_bool) != Some(true) {
+        return Err(JobError::Fatal(format!(
+            "Webhook configuration {config_id} is inactive"
+        )));
+    }
+    let target = params
+        .get("target_url")
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| webhooks::text(&config, "webhook_url"))
+        .to_string();
+    let new = NewDelivery {
+        config: &config,
+        event_type: params
+            .get("event_type")
+            .and_then(Value::as_str)
+            .unwrap_or_default(),
+        data: params.get("payload").cloned().unwrap_or(json!({})),
+        emitted_at: Timestamp::now().to_rfc3339(),
+        target_url: target,
+        origin: format!("job:{}", run.job_id),
+    };
+    let delivery = match webhooks::create(store, pid, new).await {
+        Ok(created) => created.record().clone(),
+        Err(CreateError::ConfigGone(id)) => {
+            return Err(JobError::Fatal(format!(
+                "Webhook configuration {id} not found"
+            )))
+        }
+        Err(CreateError::Store(e)) => return Err(e.into()),
+    };
+    let id = crate::store::records::id_of(&delivery);
+    if webhooks::never_attempted(&delivery) {
+        deliver::attempt(&run.state, delivery, Some(config), None)
+            .await
+            .map_err(|e| JobError::Retryable(e.to_string()))?;
+    }
+    let now = match store.get(&WEBHOOK_DELIVERIES.key(pid, id)).await? {
+        Some(item) => record_of(item)?,
+        None => return Err(JobError::Fatal(format!("Webhook delivery {id} not found"))),
+    };
+    Ok(json!({
+        "delivery_id": id,
+        "status": now.get("status").cloned().unwrap_or(Value::Null),
+        "http_status_code": now.get("http_status_code").cloned().unwrap_or(Value::Null),
+    }))
 }
 
 fn technology_out(r: &Record) -> Value {

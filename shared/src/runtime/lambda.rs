@@ -170,7 +170,8 @@ pub async fn serve_fanout() -> Result<(), lambda_runtime::Error> {
         move |event: lambda_runtime::LambdaEvent<aws_lambda_events::event::dynamodb::Event>| {
             let state = state.clone();
             async move {
-                let (response, report) = crate::webhooks::fanout::handle(&state, event.payload).await;
+                let (response, report) =
+                    crate::webhooks::fanout::handle(&state, event.payload).await;
                 tracing::info!(?report, "fan-out batch");
                 Ok::<_, lambda_runtime::Error>(response)
             }

@@ -10,7 +10,9 @@ use serde_json::Value;
 
 use super::send::Attempt;
 use super::{config_status, num, text, DeliveryMessage, QUEUE};
-use crate::domain::delivery::{classify, hub_signature, retry_delay_secs, standard_signature, Answer};
+use crate::domain::delivery::{
+    classify, hub_signature, retry_delay_secs, standard_signature, Answer,
+};
 use crate::domain::validate::EnumValues;
 use crate::domain::webhook::{envelope, DeliveryStatus};
 use crate::domain::{Id, Timestamp};
@@ -53,7 +55,10 @@ impl From<StoreError> for DeliverError {
 
 /// Handles the delivery messages of an SQS batch; returns the ids of those to leave in the
 /// queue.
-pub async fn handle_messages(state: &JobState, messages: &[(SqsMessage, DeliveryMessage)]) -> Vec<String> {
+pub async fn handle_messages(
+    state: &JobState,
+    messages: &[(SqsMessage, DeliveryMessage)],
+) -> Vec<String> {
     let results = futures::future::join_all(messages.iter().map(|(m, d)| async move {
         match handle(state, d).await {
             Ok(h) => {
@@ -139,7 +144,14 @@ pub async fn attempt(
     bump(&mut claimed, &now);
     match state
         .store
-        .update_record(&WEBHOOK_DELIVERIES, pid, &delivery, &claimed, vec![], vec![])
+        .update_record(
+            &WEBHOOK_DELIVERIES,
+            pid,
+            &delivery,
+            &claimed,
+            vec![],
+            vec![],
+        )
         .await
     {
         Ok(()) => {}
@@ -162,7 +174,10 @@ pub async fn attempt(
     let headers = [
         ("webhook-id", id.clone()),
         ("webhook-timestamp", ts.to_string()),
-        ("webhook-signature", standard_signature(&secret, &id, ts, &body)),
+        (
+            "webhook-signature",
+            standard_signature(&secret, &id, ts, &body),
+        ),
         ("X-Hub-Signature-256", hub_signature(&secret, &body)),
         ("X-Webhook-Event", text(&delivery, "event_type").to_string()),
         ("X-Webhook-Delivery-ID", id.clone()),
@@ -218,7 +233,11 @@ fn outcome_of(delivery: &Record, config: &Record, sent: Attempt) -> Outcome {
             body,
             duration_ms,
         } => (
-            classify(status, retry_after.as_deref(), &truncate(&body, BODY_QUOTED)),
+            classify(
+                status,
+                retry_after.as_deref(),
+                &truncate(&body, BODY_QUOTED),
+            ),
             Some(status),
             Some(truncate(&body, BODY_KEPT)),
             duration_ms,
@@ -318,15 +337,27 @@ async fn finish(
         "http_status_code".into(),
         opt(outcome.http_status_code.map(Value::from)),
     );
-    next.insert("response_body".into(), opt(outcome.response_body.map(Value::from)));
-    next.insert("error_message".into(), opt(outcome.error_message.map(Value::from)));
-    next.insert("duration_ms".into(), opt(outcome.duration_ms.map(Value::from)));
+    next.insert(
+        "response_body".into(),
+        opt(outcome.response_body.map(Value::from)),
+    );
+    next.insert(
+        "error_message".into(),
+        opt(outcome.error_message.map(Value::from)),
+    );
+    next.insert(
+        "duration_ms".into(),
+        opt(outcome.duration_ms.map(Value::from)),
+    );
     if outcome.status.is_final() {
         next.insert("completed_at".into(), Value::from(now.to_rfc3339()));
     }
     bump(&mut next, &now);
     if let Some(secs) = outcome.retry_in {
-        next.insert("attempt_number".into(), Value::from(num(current, "attempt_number") + 1));
+        next.insert(
+            "attempt_number".into(),
+            Value::from(num(current, "attempt_number") + 1),
+        );
         next.insert(
             "scheduled_for".into(),
             Value::from(now.plus_secs(secs as i64).to_rfc3339()),
@@ -334,7 +365,11 @@ async fn finish(
         next.insert("dispatch".into(), Value::from(num(current, "dispatch") + 1));
         state
             .queues
-            .send_message(QUEUE, &DeliveryMessage::of(&next), (secs as i64).min(MAX_SQS_DELAY_SECS))
+            .send_message(
+                QUEUE,
+                &DeliveryMessage::of(&next),
+                (secs as i64).min(MAX_SQS_DELAY_SECS),
+            )
             .await
             .map_err(|e| DeliverError::Retryable(e.to_string()))?;
     }
@@ -376,7 +411,9 @@ async fn finish(
 /// Puts an exhausted delivery's message on the webhook_delivery dead-letter queue.
 async fn dead_letter(state: &JobState, delivery: &Record) -> Result<(), DeliverError> {
     let Some(url) = state.config.webhook_dlq_url.as_deref() else {
-        tracing::warn!("DLQ_URL_WEBHOOK_DELIVERY is not set: an exhausted delivery is only recorded");
+        tracing::warn!(
+            "DLQ_URL_WEBHOOK_DELIVERY is not set: an exhausted delivery is only recorded"
+        );
         return Ok(());
     };
     state
@@ -390,7 +427,11 @@ async fn dead_letter(state: &JobState, delivery: &Record) -> Result<(), DeliverE
 /// A delivery message the dead-letter queue received: an exhausted delivery's (already
 /// recorded) or one whose attempts kept crashing (maxReceiveCount): that delivery is made
 /// `exhausted` unless it already ended.
-pub async fn give_up(state: &JobState, msg: &DeliveryMessage, reason: &str) -> Result<bool, DeliverError> {
+pub async fn give_up(
+    state: &JobState,
+    msg: &DeliveryMessage,
+    reason: &str,
+) -> Result<bool, DeliverError> {
     let key = WEBHOOK_DELIVERIES.key(msg.project_id, msg.delivery_id);
     for _ in 0..3 {
         let Some(item) = state.store.get(&key).await? else {
@@ -409,7 +450,14 @@ pub async fn give_up(state: &JobState, msg: &DeliveryMessage, reason: &str) -> R
         bump(&mut next, &now);
         match state
             .store
-            .update_record(&WEBHOOK_DELIVERIES, msg.project_id, &current, &next, vec![], vec![])
+            .update_record(
+                &WEBHOOK_DELIVERIES,
+                msg.project_id,
+                &current,
+                &next,
+                vec![],
+                vec![],
+            )
             .await
         {
             Ok(()) => return Ok(true),

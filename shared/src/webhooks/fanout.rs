@@ -6,8 +6,6 @@
 
 use std::collections::HashMap;
 
-use aws_lambda_events::event::dynamodb::{Event, EventRecord};
-use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use super::{create, never_attempted, queue_all, CreateError, Created, NewDelivery};
 use crate::domain::webhook::config_matches;
 use crate::domain::Id;
@@ -15,6 +13,8 @@ use crate::events::{StoredEvent, EVENT_PREFIX};
 use crate::jobs::JobState;
 use crate::store::kinds::WEBHOOK_CONFIGS;
 use crate::store::records::{id_of, Record};
+use aws_lambda_events::event::dynamodb::{Event, EventRecord};
+use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 
 /// What one batch did (logged; the dev server reports it).
 #[derive(Debug, Default, serde::Serialize)]

@@ -153,7 +153,10 @@ pub async fn create(store: &Store, pid: Id, new: NewDelivery<'_>) -> Result<Crea
     r.insert("payload".into(), new.data);
     r.insert("target_url".into(), Value::from(new.target_url));
     r.insert("attempt_number".into(), Value::from(1));
-    r.insert("status".into(), Value::from(DeliveryStatus::Pending.as_str()));
+    r.insert(
+        "status".into(),
+        Value::from(DeliveryStatus::Pending.as_str()),
+    );
     r.insert("scheduled_for".into(), Value::from(now.clone()));
     r.insert("created_at".into(), Value::from(now.clone()));
     r.insert("updated_at".into(), Value::from(now));
@@ -226,7 +229,11 @@ pub fn never_attempted(d: &Record) -> bool {
 /// its deliveries consistently, `delete_cascade`). Repository delete calls it before and
 /// after removing the repository: a config created for it meanwhile (its create checks the
 /// repository exists) is caught by the second pass.
-pub async fn delete_repository_configs(store: &Store, pid: Id, repo_id: Id) -> Result<usize, StoreError> {
+pub async fn delete_repository_configs(
+    store: &Store,
+    pid: Id,
+    repo_id: Id,
+) -> Result<usize, StoreError> {
     let configs = store.records(pid, WEBHOOK_CONFIGS.prefix).await?;
     let mut removed = 0;
     for c in configs

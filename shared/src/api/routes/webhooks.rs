@@ -21,7 +21,9 @@ use crate::domain::webhook::{
 };
 use crate::domain::{Id, Timestamp};
 use crate::store::kinds::{REPOSITORIES, WEBHOOK_CONFIGS, WEBHOOK_DELIVERIES};
-use crate::store::records::{id_of, Cascade, Record, CHECK_BASE, CREATE_MARKER_INDEX, UPDATE_MARKER_INDEX};
+use crate::store::records::{
+    id_of, Cascade, Record, CHECK_BASE, CREATE_MARKER_INDEX, UPDATE_MARKER_INDEX,
+};
 use crate::store::StoreError;
 use crate::webhooks::{self as hooks, config_status, CreateError, Created, NewDelivery};
 
@@ -171,7 +173,12 @@ fn not_allowed() -> ApiError {
 
 /// The §10.3 rule on a URL field: not a URL → 422 naming it; refused → 400 (after the
 /// other field errors, which come first).
-fn check_url(state: &AppState, f: &mut Fields<'_>, field: &str, url: Option<&str>) -> Result<(), ApiError> {
+fn check_url(
+    state: &AppState,
+    f: &mut Fields<'_>,
+    field: &str,
+    url: Option<&str>,
+) -> Result<(), ApiError> {
     let Some(url) = url else {
         return Ok(());
     };
@@ -195,7 +202,10 @@ fn target_key(r: &Record) -> String {
         .and_then(Value::as_u64)
         .map(|id| id.to_string())
         .unwrap_or_default();
-    format!("{repo}|{}", r.get("webhook_url").and_then(Value::as_str).unwrap_or(""))
+    format!(
+        "{repo}|{}",
+        r.get("webhook_url").and_then(Value::as_str).unwrap_or("")
+    )
 }
 
 /// A new signing secret: `whsec_` + base64 of 32 random bytes.
@@ -235,7 +245,10 @@ async fn create_config(
     let secret = f.record(SECRET, false);
     let body_pid = super::body_project(&mut f);
     check_events(&mut f, &record);
-    let url = record.get("webhook_url").and_then(Value::as_str).map(str::to_string);
+    let url = record
+        .get("webhook_url")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     let refused = check_url(&state, &mut f, "webhook_url", url.as_deref());
     f.finish()?;
     refused?;
@@ -292,7 +305,10 @@ async fn list_configs(
     f.finish()?;
     let scope = scope.resolve(&state, None, &[]).await?;
     let repo = filters.get("repository_id").and_then(Value::as_u64);
-    let mut all = state.store.records(scope.id(), WEBHOOK_CONFIGS.prefix).await?;
+    let mut all = state
+        .store
+        .records(scope.id(), WEBHOOK_CONFIGS.prefix)
+        .await?;
     all.retain(|c| repo.is_none_or(|r| c.get("repository_id").and_then(Value::as_u64) == Some(r)));
     // Ids grow with creation time: newest first.
     all.sort_by_key(|c| std::cmp::Reverse(id_of(c)));
@@ -322,7 +338,10 @@ async fn update_config(
     let mut changes = f.record(CONFIG_FIELDS, false);
     let secret = f.record(SECRET, false);
     check_events(&mut f, &changes);
-    let url = changes.get("webhook_url").and_then(Value::as_str).map(str::to_string);
+    let url = changes
+        .get("webhook_url")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     let refused = check_url(&state, &mut f, "webhook_url", url.as_deref());
     f.finish()?;
     refused?;
@@ -343,15 +362,21 @@ async fn update_config(
         },
         |_, _| Vec::new(),
         || {
-            repo.map(|r| crate::store::tx::check_exists(&REPOSITORIES.key(pid, r), &state.store.table))
-                .into_iter()
-                .collect()
+            repo.map(|r| {
+                crate::store::tx::check_exists(&REPOSITORIES.key(pid, r), &state.store.table)
+            })
+            .into_iter()
+            .collect()
         },
     )
     .await?;
     match result {
         Ok(new) => Ok(Json(config_out(&new))),
-        Err(StoreError::Condition(UPDATE_MARKER_INDEX)) if changes.contains_key("webhook_url") || changes.contains_key("repository_id") => Err(exists()),
+        Err(StoreError::Condition(UPDATE_MARKER_INDEX))
+            if changes.contains_key("webhook_url") || changes.contains_key("repository_id") =>
+        {
+            Err(exists())
+        }
         Err(StoreError::Condition(_)) if repo.is_some() => Err(ApiError::not_found(
             "repository",
             "Repository",
@@ -400,20 +425,31 @@ async fn create_delivery(
     let mut f = body.fields();
     let req = f.record(DELIVERY_CREATE, true);
     let body_pid = super::body_project(&mut f);
-    let target = req.get("target_url").and_then(Value::as_str).map(str::to_string);
+    let target = req
+        .get("target_url")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     let refused = check_url(&state, &mut f, "target_url", target.as_deref());
     f.finish()?;
     refused?;
-    let config_id = req.get("config_id").and_then(Value::as_u64).unwrap_or_default();
+    let config_id = req
+        .get("config_id")
+        .and_then(Value::as_u64)
+        .unwrap_or_default();
     let scope = scope
-        .resolve_with(&state, body_pid, |pid| vec![WEBHOOK_CONFIGS.key(pid, config_id)])
+        .resolve_with(&state, body_pid, |pid| {
+            vec![WEBHOOK_CONFIGS.key(pid, config_id)]
+        })
         .await?;
     let pid = scope.id();
     let config = match scope.found.get(&WEBHOOK_CONFIGS.key(pid, config_id)) {
         Some(item) => crate::store::records::record_of(item.clone())?,
         None => return Err(ItemAccess::<Config>::not_found(config_id)),
     };
-    let event_type = req.get("event_type").and_then(Value::as_str).unwrap_or_default();
+    let event_type = req
+        .get("event_type")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     let payload = req.get("payload").cloned().unwrap_or(Value::Null);
     check_deliverable(&config, Some((event_type, &payload)))?;
     let now = Timestamp::now().to_rfc3339();
@@ -476,8 +512,15 @@ async fn list_deliveries(
     f.finish()?;
     let scope = scope.resolve(&state, None, &[]).await?;
     let wanted = |k: &str| q.get(k).filter(|v| !v.is_null());
-    let (config, event, status) = (wanted("config_id"), wanted("event_type"), wanted("status_filter"));
-    let mut all = state.store.records(scope.id(), WEBHOOK_DELIVERIES.prefix).await?;
+    let (config, event, status) = (
+        wanted("config_id"),
+        wanted("event_type"),
+        wanted("status_filter"),
+    );
+    let mut all = state
+        .store
+        .records(scope.id(), WEBHOOK_DELIVERIES.prefix)
+        .await?;
     all.retain(|d| {
         config.is_none_or(|c| d.get("config_id") == Some(c))
             && event.is_none_or(|e| d.get("event_type") == Some(e))
@@ -485,7 +528,11 @@ async fn list_deliveries(
     });
     all.sort_by_key(|d| std::cmp::Reverse(id_of(d)));
     let page = q.get("page").and_then(Value::as_i64).unwrap_or(1).max(1);
-    let page_size = q.get("page_size").and_then(Value::as_i64).unwrap_or(50).clamp(1, 100);
+    let page_size = q
+        .get("page_size")
+        .and_then(Value::as_i64)
+        .unwrap_or(50)
+        .clamp(1, 100);
     let skip = ((page - 1) as usize).saturating_mul(page_size as usize);
     Ok(Json(DeliveryPage {
         total: all.len(),
@@ -519,8 +566,15 @@ async fn retry_delivery(
     item: ItemAccess<Delivery>,
 ) -> ApiResult<(StatusCode, Json<RetryScheduled>)> {
     let (pid, id) = (item.scope.id(), item.id);
-    let config_id = item.record.get("config_id").and_then(Value::as_u64).unwrap_or_default();
-    let config = state.store.get(&WEBHOOK_CONFIGS.key(pid, config_id)).await?;
+    let config_id = item
+        .record
+        .get("config_id")
+        .and_then(Value::as_u64)
+        .unwrap_or_default();
+    let config = state
+        .store
+        .get(&WEBHOOK_CONFIGS.key(pid, config_id))
+        .await?;
     let config = match config {
         Some(c) => crate::store::records::record_of(c)?,
         None => {
@@ -537,7 +591,11 @@ async fn retry_delivery(
         )
     };
     let status = hooks::text(&item.record, "status").to_string();
-    let allowed = [DeliveryStatus::Failed, DeliveryStatus::Exhausted, DeliveryStatus::Retrying];
+    let allowed = [
+        DeliveryStatus::Failed,
+        DeliveryStatus::Exhausted,
+        DeliveryStatus::Retrying,
+    ];
     if !allowed.iter().any(|a| a.as_str() == status) {
         return Err(not_retryable(&status));
     }
@@ -556,7 +614,10 @@ async fn retry_delivery(
             } else {
                 attempt + 1
             };
-            new.insert("status".into(), Value::from(DeliveryStatus::Pending.as_str()));
+            new.insert(
+                "status".into(),
+                Value::from(DeliveryStatus::Pending.as_str()),
+            );
             new.insert(
                 "config_status".into(),
                 Value::from(config_status(config_id, DeliveryStatus::Pending)),
@@ -566,7 +627,10 @@ async fn retry_delivery(
             new.insert("scheduled_for".into(), Value::from(now.clone()));
             new.insert("error_message".into(), Value::Null);
             new.insert("completed_at".into(), Value::Null);
-            new.insert("dispatch".into(), Value::from(hooks::num(old, "dispatch") + 1));
+            new.insert(
+                "dispatch".into(),
+                Value::from(hooks::num(old, "dispatch") + 1),
+            );
             new
         },
         |_, _| Vec::new(),
@@ -605,7 +669,10 @@ async fn statistics(
     let config = q.get("config_id").and_then(Value::as_u64);
     let scope = scope
         .resolve_with(&state, None, |pid| {
-            config.map(|c| WEBHOOK_CONFIGS.key(pid, c)).into_iter().collect()
+            config
+                .map(|c| WEBHOOK_CONFIGS.key(pid, c))
+                .into_iter()
+                .collect()
         })
         .await?;
     let c = &scope.counters;
@@ -629,7 +696,9 @@ async fn statistics(
     let failed = count(DeliveryStatus::Failed) + count(DeliveryStatus::Exhausted);
     let total_configs = match config {
         None => c.get("webhook_configs"),
-        Some(_) => scope.found.len() as i64,
+        Some(id) => scope
+            .found
+            .contains_key(&WEBHOOK_CONFIGS.key(scope.id(), id)) as i64,
     };
     let rate = if total > 0 {
         (successful as f64 * 10_000.0 / total as f64).round() / 100.0
