@@ -62,6 +62,11 @@ def before_call(context, case, kwargs):
     if isinstance(params, dict) and body.get("job_type") == "webhook_delivery" \
             and isinstance(params.get("target_url"), str):
         params["target_url"] = "https://hooks.example.com/commandcenter"
+    # Webhook configs' webhook_url and deliveries' target_url follow the same rule.
+    if body is not None and case.operation.path.startswith("/api/v1/webhooks/"):
+        for field in ("webhook_url", "target_url"):
+            if isinstance(body.get(field), str):
+                body[field] = "https://hooks.example.com/commandcenter"
     if case.method.upper() == "DELETE" and _same(path.get("project_id"), PROJECT_ID):
         if case.operation.path == "/api/v1/projects/{project_id}" or _same(path.get("user_id"), USER_ID):
             path["project_id"] = MAX_ID

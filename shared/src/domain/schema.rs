@@ -100,16 +100,19 @@ pub fn kind_schema(kind: &Kind, nullable: bool) -> Schema {
             .build()
             .into(),
         Kind::Num { min } => number(min, nullable),
-        Kind::Strs { items, max } => ArrayBuilder::new()
+        Kind::Strs { items, max, values } => ArrayBuilder::new()
             .schema_type(ty(Type::Array, nullable))
-            .items(RefOr::T(
-                ObjectBuilder::new()
+            .items(RefOr::T({
+                let item = ObjectBuilder::new()
                     .schema_type(ty(Type::String, false))
                     .min_length(Some(1))
-                    .max_length(Some(max))
-                    .build()
-                    .into(),
-            ))
+                    .max_length(Some(max));
+                if values.is_empty() {
+                    item.build().into()
+                } else {
+                    item.enum_values(Some(values.iter().copied())).build().into()
+                }
+            }))
             .max_items(Some(items))
             .build()
             .into(),

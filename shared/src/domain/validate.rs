@@ -527,10 +527,12 @@ pub enum Kind {
     Num {
         min: f64,
     },
-    /// A list of at most `items` strings of 1..=`max` characters each.
+    /// A list of at most `items` strings of 1..=`max` characters each; `values` non-empty: the
+    /// strings the schema names (the handler says which one is unknown).
     Strs {
         items: usize,
         max: usize,
+        values: &'static [&'static str],
     },
     Bool,
     Obj,
@@ -744,7 +746,7 @@ impl Fields<'_> {
                     Patch::Null => Patch::Null,
                     Patch::Absent => Patch::Absent,
                 },
-                Kind::Strs { items, max } => match self.present(name) {
+                Kind::Strs { items, max, .. } => match self.present(name) {
                     Patch::Value(Value::Array(list))
                         if list.len() <= items
                             && list.iter().all(|v| {

@@ -9,8 +9,29 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use serde_json::Value;
 
 use super::validate::{DefaultValue as D, Kind as K, Spec, RECORD_IDS};
-use crate::events::EventType;
 use crate::string_enum;
+
+/// What a subscription list may name: a catalogue event, `<prefix>.*`, or `*`.
+pub const SUBSCRIPTIONS: &[&str] = &[
+    "*",
+    "repository.*",
+    "repository.synced",
+    "technology.*",
+    "technology.created",
+    "technology.updated",
+    "technology.deleted",
+    "research_task.*",
+    "research_task.created",
+    "research_task.updated",
+    "research_task.completed",
+    "job.*",
+    "job.completed",
+    "job.failed",
+    "analysis.*",
+    "analysis.complete",
+    "export.*",
+    "export.complete",
+];
 
 /// WebhookConfig fields a client sends (POST; PATCH: all but project_id), in response order.
 pub const CONFIG_FIELDS: &[Spec] = &[
@@ -21,6 +42,7 @@ pub const CONFIG_FIELDS: &[Spec] = &[
         K::Strs {
             items: 50,
             max: 100,
+            values: SUBSCRIPTIONS,
         },
         D::EmptyList,
     ),
@@ -60,6 +82,7 @@ pub const CONFIG_OUT: &[&[Spec]] = &[
             K::Strs {
                 items: 50,
                 max: 100,
+                values: SUBSCRIPTIONS,
             },
         ),
         Spec::req("active", K::Bool),
@@ -174,17 +197,9 @@ pub fn subscribes(events: &[Value], event_type: &str) -> bool {
 
 /// The first entry of a subscription list that names no event of the catalogue.
 pub fn unknown_event(events: &[Value]) -> Option<String> {
-    use super::validate::EnumValues;
     events.iter().find_map(|e| {
         let e = e.as_str().unwrap_or_default();
-        let known = e == "*"
-            || EventType::parse(e).is_some()
-            || e.strip_suffix(".*").is_some_and(|prefix| {
-                EventType::VALUES
-                    .iter()
-                    .any(|v| v.split('.').next() == Some(prefix))
-            });
-        (!known).then(|| e.to_string())
+        (!SUBSCRIPTIONS.contains(&e)).then(|| e.to_string())
     })
 }
 
