@@ -88,6 +88,7 @@ pub const GROUPS: &[(&str, GroupRoutes)] = &[
     ("api-batch", routes::batch::routes),
     ("api-github", routes::github::routes),
     ("api-rate-limits", routes::rate_limits::routes),
+    ("webhook-github", routes::webhooks_inbound::routes),
 ];
 
 /// Every route of every group (dev server, OpenAPI document, tests).

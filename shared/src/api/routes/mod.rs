@@ -11,6 +11,7 @@ pub mod rate_limits;
 pub mod repositories;
 pub mod research_tasks;
 pub mod technologies;
+pub mod webhooks_inbound;
 
 use serde_json::{Map, Value};
 
