@@ -20,3 +20,4 @@ mod store;
 mod technologies;
 mod template;
 mod tenancy;
+mod webhooks_inbound;
