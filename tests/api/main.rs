@@ -21,3 +21,4 @@ mod technologies;
 mod template;
 mod tenancy;
 mod webhooks;
+mod webhooks_inbound;

@@ -2,16 +2,20 @@
 //! its messages handed to the job runner as a real `SqsEvent`; records reported in
 //! `batchItemFailures` are left in the queue (with the runner's back-off), so moto redrives
 //! them to the dead-letter queue after maxReceiveCount, whose poller runs the dlq handler.
+//! The `github-event` queue (inbound GitHub deliveries) and its dead-letter queue are polled
+//! for job-github-event's handlers.
 
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use commandcenter::domain::jobs::JobType;
 use commandcenter::domain::validate::EnumValues;
+use commandcenter::jobs::github_event;
 use commandcenter::jobs::runner::{handle_batch, handle_dead_letters};
 use commandcenter::jobs::work::work_for;
 use commandcenter::jobs::JobState;
 use commandcenter::queue::to_lambda_message;
+use commandcenter::queue::GITHUB_EVENT_QUEUE;
 
 const IDLE: Duration = Duration::from_millis(500);
 
@@ -35,6 +39,20 @@ pub fn spawn(state: JobState, dlq_urls: std::collections::BTreeMap<String, Strin
         let state = state.clone();
         tokio::spawn(poll(state, url, |state, event| async move {
             handle_dead_letters(&state, event).await
+        }));
+    }
+    // Inbound GitHub deliveries (job-github-event) and its dead-letter queue.
+    if let Some(url) = state.queues.url_of(GITHUB_EVENT_QUEUE).map(str::to_string) {
+        tokio::spawn(poll(state.clone(), url, |state, event| async move {
+            github_event::handle_batch(&state, event).await
+        }));
+    }
+    if let Some(url) = std::env::var("DLQ_URL_GITHUB_EVENT")
+        .ok()
+        .filter(|u| !u.is_empty())
+    {
+        tokio::spawn(poll(state, url, |state, event| async move {
+            github_event::handle_dead_letters(&state, event).await
         }));
     }
 }

@@ -89,6 +89,7 @@ pub const GROUPS: &[(&str, GroupRoutes)] = &[
     ("api-github", routes::github::routes),
     ("api-rate-limits", routes::rate_limits::routes),
     ("api-webhooks", routes::webhooks::routes),
+    ("webhook-github", routes::webhooks_inbound::routes),
 ];
 
 /// Every route of every group (dev server, OpenAPI document, tests).

@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod delivery;
+pub mod github_event;
 pub mod ids;
 pub mod jobs;
 pub mod project;

@@ -308,6 +308,18 @@ fn apply(old: &Record, f: &Fetched, token: &Token) -> Record {
         new.insert("gsi2pk".into(), Value::from(pk));
         new.insert("gsi2sk".into(), Value::from(sk));
     }
+    // Found by inbound GitHub deliveries (repositories tracked before the index existed get
+    // it at their first sync).
+    if !new.contains_key("gsi1pk") {
+        let full_name = new.get("full_name").and_then(Value::as_str).unwrap_or("");
+        let pid = new.get("project_id").and_then(Value::as_u64);
+        let id = new.get("id").and_then(Value::as_u64);
+        if let (false, Some(pid), Some(id)) = (full_name.is_empty(), pid, id) {
+            let (pk, sk) = crate::store::webhook_events::repo_index(full_name, pid, id);
+            new.insert("gsi1pk".into(), Value::from(pk));
+            new.insert("gsi1sk".into(), Value::from(sk));
+        }
+    }
     new.insert("version".into(), json!(version_of(old) + 1));
     new
 }

@@ -96,6 +96,55 @@ impl Queues {
 }
 
 impl Queues {
+    /// Sends JSON bodies to the queue `name` (one of `OTHER_QUEUES`), ten per
+    /// SendMessageBatch; returns per body whether it was sent.
+    pub async fn send_bodies(
+        &self,
+        name: &str,
+        bodies: &[String],
+    ) -> Result<Vec<bool>, QueueError> {
+        use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+        let url = self
+            .urls
+            .get(name)
+            .ok_or_else(|| QueueError::Sqs(format!("no queue is configured for {name}")))?;
+        let mut sent = vec![false; bodies.len()];
+        for (c, chunk) in bodies.chunks(10).enumerate() {
+            let entries: Vec<_> = chunk
+                .iter()
+                .enumerate()
+                .filter_map(|(i, b)| {
+                    SendMessageBatchRequestEntry::builder()
+                        .id((c * 10 + i).to_string())
+                        .message_body(b)
+                        .build()
+                        .ok()
+                })
+                .collect();
+            let out = self
+                .client
+                .send_message_batch()
+                .queue_url(url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| {
+                    QueueError::Sqs(aws_sdk_sqs::error::DisplayErrorContext(e).to_string())
+                })?;
+            for ok in out.successful() {
+                if let Some(slot) = ok.id().parse::<usize>().ok().and_then(|i| sent.get_mut(i)) {
+                    *slot = true;
+                }
+            }
+        }
+        Ok(sent)
+    }
+
+    /// The URL of the queue `name` (a job type or one of `OTHER_QUEUES`).
+    pub fn url_of(&self, name: &str) -> Option<&str> {
+        self.urls.get(name).map(String::as_str)
+    }
+
     /// Sends many messages of one job type, ten per SendMessageBatch call (a few calls at
     /// once); failed entries are retried once. Returns per message its queue message id or
     /// why it could not be sent.
@@ -197,10 +246,17 @@ impl Queues {
     }
 }
 
-/// QUEUE_URL_<JOB_TYPE> variables present in the environment, by job type.
+/// Queues that carry other messages than jobs: inbound GitHub deliveries to process
+/// (`{project_id, event_id}`, job-github-event).
+pub const GITHUB_EVENT_QUEUE: &str = "github_event";
+const OTHER_QUEUES: &[&str] = &[GITHUB_EVENT_QUEUE];
+
+/// QUEUE_URL_<NAME> variables present in the environment: one per job type, and the
+/// `OTHER_QUEUES`.
 pub fn urls_from(lookup: impl Fn(&str) -> Option<String>) -> BTreeMap<String, String> {
     JobType::VALUES
         .iter()
+        .chain(OTHER_QUEUES)
         .filter_map(|t| {
             lookup(&format!("QUEUE_URL_{}", t.to_uppercase()))
                 .filter(|u| !u.is_empty())

@@ -46,6 +46,9 @@ pub struct Config {
     pub github_api_url: String,
     /// GITHUB_TOKEN: the server's token, third in the §11 order.
     pub github_token: Option<String>,
+    /// GITHUB_WEBHOOK_SECRET: the server's key for inbound GitHub deliveries (API.md §10.1),
+    /// tried beside the secrets of the webhook configs bound to the repository.
+    pub github_webhook_secret: Option<String>,
 }
 
 pub const DEFAULT_CORS_ORIGINS: [&str; 2] = ["http://localhost:3000", "http://localhost:5173"];
@@ -122,6 +125,7 @@ impl Config {
             github_api_url: optional("GITHUB_API_URL")
                 .unwrap_or_else(|| crate::github::DEFAULT_API_URL.into()),
             github_token: optional("GITHUB_TOKEN"),
+            github_webhook_secret: optional("GITHUB_WEBHOOK_SECRET"),
         })
     }
 }

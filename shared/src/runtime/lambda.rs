@@ -64,6 +64,31 @@ pub async fn serve_jobs(
     .await
 }
 
+/// `main` of job-github-event: processes stored inbound GitHub deliveries from the
+/// `github-event` queue, and marks the dead letters of its dead-letter queue (DLQ_URL_GITHUB_EVENT).
+pub async fn serve_github_events() -> Result<(), lambda_runtime::Error> {
+    let state = job_state_from_env().await?;
+    let dlq = std::env::var("DLQ_URL_GITHUB_EVENT").ok();
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: lambda_runtime::LambdaEvent<aws_lambda_events::event::sqs::SqsEvent>| {
+            let (state, dlq) = (state.clone(), dlq.clone());
+            // Boxed behind dyn: the handler's future type is otherwise too deeply nested
+            // for the compiler's layout queries.
+            let handled: std::pin::Pin<
+                Box<
+                    dyn std::future::Future<
+                            Output = aws_lambda_events::event::sqs::SqsBatchResponse,
+                        > + Send,
+                >,
+            > = Box::pin(async move {
+                crate::jobs::github_event::handle_any(&state, dlq.as_deref(), event.payload).await
+            });
+            async move { Ok::<_, lambda_runtime::Error>(handled.await) }
+        },
+    ))
+    .await
+}
+
 /// `main` of dlq-handler: fails dead-lettered jobs.
 pub async fn serve_dead_letters() -> Result<(), lambda_runtime::Error> {
     let state = job_state_from_env().await?;

@@ -10,6 +10,7 @@ pub mod projects;
 pub mod ratelimit;
 pub mod records;
 pub mod users;
+pub mod webhook_events;
 
 use std::collections::HashMap;
 use std::time::Duration;

@@ -155,6 +155,9 @@ pub const CREATE_MARKER_INDEX: usize = 2;
 pub const UPDATE_MARKER_INDEX: usize = 2;
 /// `create_record` reports its j-th failed existence check as `Condition(CHECK_BASE + j)`.
 pub const CHECK_BASE: usize = 1000;
+/// `create_records_batch_with` reports its j-th extra item's failed condition as
+/// `Condition(EXTRA_BASE + j)`.
+pub const EXTRA_BASE: usize = 2000;
 
 fn text<'a>(r: &'a Record, name: &str) -> &'a str {
     r.get(name).and_then(Value::as_str).unwrap_or("")
@@ -286,6 +289,22 @@ impl Store {
         records: Vec<(Record, Vec<Key>)>,
         complete: impl Fn(&mut Record),
     ) -> Result<Vec<Record>, StoreError> {
+        self.create_records_batch_with(rt, pid, records, complete, |_| Vec::new())
+            .await
+    }
+
+    /// `create_records_batch` with `extra` items (built from the records once their ids are
+    /// known) in the same transaction, e.g. the state change that must happen exactly once
+    /// with the creation; the j-th extra item's failed condition is
+    /// `Condition(EXTRA_BASE + j)`. `extra` items count against DynamoDB's 100.
+    pub async fn create_records_batch_with(
+        &self,
+        rt: &RecordType,
+        pid: Id,
+        records: Vec<(Record, Vec<Key>)>,
+        complete: impl Fn(&mut Record),
+        extra: impl Fn(&[Record]) -> Vec<TransactWriteItem>,
+    ) -> Result<Vec<Record>, StoreError> {
         if records.len() > BATCH_CREATE_MAX || rt.unique_field.is_some() {
             return Err(StoreError::Other(format!(
                 "a batch create takes at most {BATCH_CREATE_MAX} records of a kind without markers"
@@ -320,10 +339,15 @@ impl Store {
             }
             let live = items.len();
             items.push(project_live_check(pid, &self.table));
+            let first_extra = items.len();
+            items.extend(extra(&done));
             match self.transact(items).await {
                 Ok(()) => return Ok(done),
                 Err(StoreError::Condition(i)) if i == live => {
                     return Err(StoreError::ProjectGone(pid))
+                }
+                Err(StoreError::Condition(i)) if i >= first_extra => {
+                    return Err(StoreError::Condition(EXTRA_BASE + i - first_extra))
                 }
                 Err(StoreError::Condition(i)) if i < ids_end && attempt < 2 => continue,
                 Err(StoreError::Condition(i)) if i >= first_check => {

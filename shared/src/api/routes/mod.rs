@@ -12,6 +12,7 @@ pub mod repositories;
 pub mod research_tasks;
 pub mod technologies;
 pub mod webhooks;
+pub mod webhooks_inbound;
 
 use serde_json::{Map, Value};
 

@@ -191,6 +191,8 @@ async fn create_repository(
     let (g2pk, g2sk) = crate::github::sync::tracked_index(&full_name, &now);
     record.insert("gsi2pk".into(), Value::from(g2pk));
     record.insert("gsi2sk".into(), Value::from(g2sk));
+    // Found by inbound GitHub deliveries (sparse gsi1 `GHREPO#<full_name>`), once the id is known.
+    let index_full_name = full_name.clone();
     if let Some(t) = token {
         record.insert(
             "access_token_enc".into(),
@@ -199,7 +201,20 @@ async fn create_repository(
     }
     match state
         .store
-        .create_record(&REPOSITORIES, pid, record, |_| vec![], &[])
+        .create_record_with(
+            &REPOSITORIES,
+            pid,
+            record,
+            |_| vec![],
+            &[],
+            |r| {
+                let id = r.get("id").and_then(Value::as_u64).unwrap_or(0);
+                let (g1pk, g1sk) =
+                    crate::store::webhook_events::repo_index(&index_full_name, pid, id);
+                r.insert("gsi1pk".into(), Value::from(g1pk));
+                r.insert("gsi1sk".into(), Value::from(g1sk));
+            },
+        )
         .await
     {
         Ok(r) => Ok((StatusCode::CREATED, Json(repository_out(&r)))),

@@ -35,6 +35,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_delivery))
         .routes(routes!(retry_delivery))
         .routes(routes!(statistics))
+        .merge(super::webhooks_inbound::event_routes())
 }
 
 pub struct Config;
