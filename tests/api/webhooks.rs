@@ -829,3 +829,99 @@ async fn a_webhook_delivery_job_makes_attempt_one_once() {
         result["delivery_id"].to_string()
     );
 }
+
+/// Measurement (run by hand: `cargo test -p cc-tests -- --ignored webhooks::measure`): event →
+/// first attempt latency through the dev server's stream reader and SQS poller, and deliveries
+/// per second one handler process sustains against a local receiver.
+#[tokio::test]
+#[ignore]
+async fn measure_latency_and_throughput() {
+    let app = app().await;
+    let (u, pid) = setup(&app).await;
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&receiver)
+        .await;
+    config(
+        &app,
+        &u,
+        &pid,
+        json!({"webhook_url": receiver.uri(), "events": ["technology.*"]}),
+    )
+    .await;
+    let jobs = app.job_state();
+    cc_local::pollers::spawn(jobs.clone(), Default::default());
+    cc_local::streams::spawn(jobs, cc_local::streams::client(&app.state.aws.sdk));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut latencies = Vec::new();
+    for i in 0..10 {
+        let before = receiver.received_requests().await.unwrap().len();
+        let t = Instant::now();
+        app.create(
+            &u,
+            "/api/v1/technologies",
+            Some(&pid),
+            json!({"title": format!("t{i}")}),
+        )
+        .await;
+        while receiver.received_requests().await.unwrap().len() == before {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        latencies.push(t.elapsed().as_millis());
+    }
+    latencies.sort();
+    println!("event -> first attempt (ms, sorted): {latencies:?}");
+    // Throughput: 200 deliveries queued at once, taken by the one poller (SQS batches of 10,
+    // as the event source mapping hands them over).
+    let c = config(
+        &app,
+        &u,
+        &pid,
+        json!({"webhook_url": format!("{}/bulk", receiver.uri())}),
+    )
+    .await;
+    let record = commandcenter::store::records::record_of(
+        app.state
+            .store
+            .get(
+                &commandcenter::store::kinds::WEBHOOK_CONFIGS
+                    .key(pid.as_u64().unwrap(), c["id"].as_u64().unwrap()),
+            )
+            .await
+            .unwrap()
+            .unwrap(),
+    )
+    .unwrap();
+    let mut made = Vec::new();
+    for i in 0..200 {
+        let d = commandcenter::webhooks::create(
+            &app.state.store,
+            pid.as_u64().unwrap(),
+            commandcenter::webhooks::NewDelivery {
+                config: &record,
+                event_type: "bulk",
+                data: json!({"i": i}),
+                emitted_at: "2026-12-02T08:00:00.000Z".into(),
+                target_url: format!("{}/bulk", receiver.uri()),
+                origin: format!("bulk:{i}:{}", uuid::Uuid::new_v4()),
+            },
+        )
+        .await
+        .unwrap();
+        made.push(d.record().clone());
+    }
+    let before = receiver.received_requests().await.unwrap().len();
+    let t = Instant::now();
+    commandcenter::webhooks::queue_all(&app.state.queues, &made)
+        .await
+        .unwrap();
+    while receiver.received_requests().await.unwrap().len() < before + 200 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let secs = t.elapsed().as_secs_f64();
+    println!(
+        "200 deliveries in {secs:.2} s = {:.1} per second",
+        200.0 / secs
+    );
+}

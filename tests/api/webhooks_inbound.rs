@@ -9,8 +9,6 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 use cc_tests::fake_github::FakeGitHub;
 use cc_tests::{Resp, TestApp, TestUser};
-use commandcenter::api;
-use commandcenter::api::routes::webhooks_inbound;
 use commandcenter::domain::delivery::hub_signature;
 use commandcenter::domain::jobs::JobType;
 use commandcenter::jobs::github_event;
@@ -18,22 +16,16 @@ use serde_json::{json, Value};
 
 const SERVER_KEY: &str = "server-webhook-key-0123456789";
 
-/// An app with the server key, whose router also serves `GET /webhooks/events` (mounted with
-/// the api-webhooks group later).
+/// An app with the server key (and a fake GitHub).
 async fn app_with(server_key: Option<&str>, github: Option<String>) -> TestApp {
     let key = server_key.map(str::to_string);
-    let mut app = TestApp::with(|c| {
+    TestApp::with(|c| {
         c.github_webhook_secret = key;
         if let Some(g) = github {
             c.github_api_url = g;
         }
     })
-    .await;
-    app.router = api::app(
-        api::all_routes().merge(webhooks_inbound::event_routes()),
-        app.state.clone(),
-    );
-    app
+    .await
 }
 
 fn unique_repo() -> String {

@@ -110,7 +110,9 @@ pub fn kind_schema(kind: &Kind, nullable: bool) -> Schema {
                 if values.is_empty() {
                     item.build().into()
                 } else {
-                    item.enum_values(Some(values.iter().copied())).build().into()
+                    item.enum_values(Some(values.iter().copied()))
+                        .build()
+                        .into()
                 }
             }))
             .max_items(Some(items))
