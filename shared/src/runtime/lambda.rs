@@ -55,9 +55,16 @@ pub async fn serve_jobs(
             let state = state.clone();
             let work = work.clone();
             async move {
-                Ok::<_, lambda_runtime::Error>(
-                    crate::jobs::runner::handle_batch(&state, job_type, &work, event.payload).await,
-                )
+                // Boxed: the batch future (jobs and webhook deliveries) is too deep a type for
+                // the compiler to lay out inline in every job binary's main.
+                let batch: std::pin::Pin<Box<dyn std::future::Future<Output = _> + Send + '_>> =
+                    Box::pin(crate::jobs::runner::handle_batch(
+                        &state,
+                        job_type,
+                        &work,
+                        event.payload,
+                    ));
+                Ok::<_, lambda_runtime::Error>(batch.await)
             }
         },
     ))
@@ -195,8 +202,10 @@ pub async fn serve_fanout() -> Result<(), lambda_runtime::Error> {
         move |event: lambda_runtime::LambdaEvent<aws_lambda_events::event::dynamodb::Event>| {
             let state = state.clone();
             async move {
-                let (response, report) =
-                    crate::webhooks::fanout::handle(&state, event.payload).await;
+                // Boxed, as in serve_jobs: too deep a type to lay out inline in main.
+                let batch: std::pin::Pin<Box<dyn std::future::Future<Output = _> + Send + '_>> =
+                    Box::pin(crate::webhooks::fanout::handle(&state, event.payload));
+                let (response, report) = batch.await;
                 tracing::info!(?report, "fan-out batch");
                 Ok::<_, lambda_runtime::Error>(response)
             }

@@ -78,13 +78,13 @@ async fn fan_out(
     report: &mut Report,
 ) -> Result<(), String> {
     let pid = ev.project_id;
-    if !configs.contains_key(&pid) {
+    if let std::collections::hash_map::Entry::Vacant(slot) = configs.entry(pid) {
         let list = state
             .store
             .records(pid, WEBHOOK_CONFIGS.prefix)
             .await
             .map_err(|e| e.to_string())?;
-        configs.insert(pid, list);
+        slot.insert(list);
     }
     let matching: Vec<&Record> = configs[&pid]
         .iter()

@@ -608,6 +608,14 @@ async fn retry_delivery(
         item,
         |old| {
             let mut new = old.clone();
+            // Re-read after a conflict: it may have ended meanwhile (then it stays as it is and
+            // the answer below is 400).
+            if !allowed
+                .iter()
+                .any(|a| a.as_str() == hooks::text(old, "status"))
+            {
+                return new;
+            }
             let attempt = hooks::num(old, "attempt_number").max(1);
             // A retrying delivery's next attempt is already numbered; an ended one's is the next.
             let next = if hooks::text(old, "status") == DeliveryStatus::Retrying.as_str() {
