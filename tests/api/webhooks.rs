@@ -30,6 +30,35 @@ async fn config(app: &TestApp, u: &TestUser, pid: &Value, body: Value) -> Value 
         .await
 }
 
+/// A receiver answering every POST with `status`.
+async fn receiver(status: u16) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(status))
+        .mount(&server)
+        .await;
+    server
+}
+
+/// POST /webhooks/deliveries of `event_type` with an empty payload to `config`; its id.
+async fn send_manual(
+    app: &TestApp,
+    u: &TestUser,
+    pid: &Value,
+    config: &Value,
+    event_type: &str,
+) -> u64 {
+    app.create(
+        u,
+        "/api/v1/webhooks/deliveries",
+        Some(pid),
+        json!({"config_id": config["id"], "event_type": event_type, "payload": {}}),
+    )
+    .await["id"]
+        .as_u64()
+        .unwrap()
+}
+
 /// Hands the stream's event records of project `pid` to the fan-out, as its event source
 /// mapping would.
 async fn fan_out(app: &TestApp, pid: &Value) -> commandcenter::webhooks::fanout::Report {
@@ -503,11 +532,7 @@ async fn a_receiver_failing_three_times_gets_one_success_after_four_attempts() {
 async fn gone_disables_the_config_and_exhausted_goes_to_the_dead_letter_queue() {
     let app = app().await;
     let (u, pid) = setup(&app).await;
-    let gone = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(410))
-        .mount(&gone)
-        .await;
+    let gone = receiver(410).await;
     let c = config(&app, &u, &pid, json!({"webhook_url": gone.uri()})).await;
     let send = |config: &Value| {
         app.post("/api/v1/webhooks/deliveries")
@@ -596,15 +621,23 @@ async fn gone_disables_the_config_and_exhausted_goes_to_the_dead_letter_queue() 
         .with_priority(1)
         .mount(&failing)
         .await;
-    let r = app
-        .post(&format!("/api/v1/webhooks/deliveries/{id}/retry"))
-        .bearer(&u.access)
-        .send()
-        .await;
-    assert_eq!(r.status, 202, "{}", r.text);
+    // Two retries at once: one is scheduled, the other finds it pending (400).
+    let retry = || {
+        app.post(&format!("/api/v1/webhooks/deliveries/{id}/retry"))
+            .bearer(&u.access)
+            .send()
+    };
+    let (a, b) = tokio::join!(retry(), retry());
+    let (won, lost) = if a.status == 202 { (a, b) } else { (b, a) };
+    assert_eq!(won.status, 202, "{}", won.text);
     assert_eq!(
-        r.body,
+        won.body,
         json!({"status": "scheduled", "delivery_id": id, "message": "Delivery scheduled for retry"})
+    );
+    lost.problem(400, "delivery_not_retryable");
+    assert_eq!(
+        lost.body["detail"],
+        "Cannot retry delivery with status 'pending'"
     );
     let now = delivery(&app, &u, id).await;
     assert_eq!(
@@ -664,15 +697,7 @@ async fn a_duplicate_message_sends_nothing_twice() {
         .mount(&receiver)
         .await;
     let c = config(&app, &u, &pid, json!({"webhook_url": receiver.uri()})).await;
-    let d = app
-        .create(
-            &u,
-            "/api/v1/webhooks/deliveries",
-            Some(&pid),
-            json!({"config_id": c["id"], "event_type": "x", "payload": {}}),
-        )
-        .await;
-    let id = d["id"].as_u64().unwrap();
+    let id = send_manual(&app, &u, &pid, &c, "x").await;
     let queue = &app.state.config.queue_urls["webhook_delivery"];
     let event =
         cc_tests::receive_where(&app.state.aws.sqs, queue, 1, 20, |b| b["delivery_id"] == id).await;
@@ -700,21 +725,9 @@ async fn every_attempt_checks_the_target_again() {
     // Saved while private targets were allowed; sent by a worker that enforces §10.3.
     let app = app().await;
     let (u, pid) = setup(&app).await;
-    let receiver = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&receiver)
-        .await;
+    let receiver = receiver(200).await;
     let c = config(&app, &u, &pid, json!({"webhook_url": receiver.uri()})).await;
-    let d = app
-        .create(
-            &u,
-            "/api/v1/webhooks/deliveries",
-            Some(&pid),
-            json!({"config_id": c["id"], "event_type": "x", "payload": {}}),
-        )
-        .await;
-    let id = d["id"].as_u64().unwrap();
+    let id = send_manual(&app, &u, &pid, &c, "x").await;
     let strict = TestApp::webhooks(|c| c.webhook_allow_private_targets = false).await;
     deliver(&strict, id, Duration::from_secs(10)).await;
     let after = delivery(&app, &u, id).await;
@@ -727,11 +740,7 @@ async fn every_attempt_checks_the_target_again() {
 async fn repository_configs_get_only_that_repositorys_events() {
     let app = app().await;
     let (u, pid) = setup(&app).await;
-    let receiver = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&receiver)
-        .await;
+    let receiver = receiver(200).await;
     let (a, b) = (
         app.repo(&u, Some(&pid)).await,
         app.repo(&u, Some(&pid)).await,
@@ -776,14 +785,68 @@ async fn repository_configs_get_only_that_repositorys_events() {
 }
 
 #[tokio::test]
+async fn an_event_too_large_for_a_delivery_is_recorded_failed_and_does_not_hold_up_the_stream() {
+    let app = app().await;
+    let (u, pid) = setup(&app).await;
+    let receiver = receiver(200).await;
+    config(&app, &u, &pid, json!({"webhook_url": receiver.uri()})).await;
+    // An event whose data fits its own item (within the 350 000-byte budget) but not a
+    // delivery's, which adds its own fields.
+    let mut items = Vec::new();
+    commandcenter::events::emit(
+        &mut items,
+        &app.state.config.table_name,
+        pid.as_u64().unwrap(),
+        commandcenter::events::EventType::TechnologyUpdated,
+        json!({"id": 1, "notes": "é".repeat(174_850)}),
+    )
+    .expect("the event itself fits");
+    app.state.store.transact(items).await.unwrap();
+    app.create(
+        &u,
+        "/api/v1/technologies",
+        Some(&pid),
+        json!({"title": "After it"}),
+    )
+    .await;
+    let report = fan_out(&app, &pid).await;
+    assert_eq!(
+        (
+            report.events,
+            report.created,
+            report.too_large,
+            report.queued
+        ),
+        (2, 2, 1, 1),
+        "{report:?}"
+    );
+    let failed = deliveries(&app, &u, &pid, "status_filter=failed").await;
+    assert_eq!(failed["total"], 1, "{failed}");
+    let d = &failed["deliveries"][0];
+    assert_eq!(d["payload"], json!({}));
+    assert!(
+        d["error_message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Event data too large to deliver ("),
+        "{d}"
+    );
+    // The event after it is delivered.
+    let next = deliveries(&app, &u, &pid, "status_filter=pending").await;
+    let id = next["deliveries"][0]["id"].as_u64().unwrap();
+    deliver(&app, id, Duration::from_secs(10)).await;
+    assert_eq!(delivery(&app, &u, id).await["status"], "delivered");
+    assert_eq!(receiver.received_requests().await.unwrap().len(), 1);
+    // Replayed: nothing new, the failed one stays failed and is not sent.
+    let again = fan_out(&app, &pid).await;
+    assert_eq!((again.created, again.too_large), (0, 1), "{again:?}");
+}
+
+#[tokio::test]
 async fn a_webhook_delivery_job_makes_attempt_one_once() {
     let app = app().await;
     let (u, pid) = setup(&app).await;
-    let receiver = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(202))
-        .mount(&receiver)
-        .await;
+    let receiver = receiver(202).await;
     let c = config(
         &app,
         &u,
@@ -838,11 +901,7 @@ async fn a_webhook_delivery_job_makes_attempt_one_once() {
 async fn measure_latency_and_throughput() {
     let app = app().await;
     let (u, pid) = setup(&app).await;
-    let receiver = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&receiver)
-        .await;
+    let receiver = receiver(200).await;
     config(
         &app,
         &u,

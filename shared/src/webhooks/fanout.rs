@@ -6,15 +6,17 @@
 
 use std::collections::HashMap;
 
-use super::{create, never_attempted, queue_all, CreateError, Created, NewDelivery};
+use super::{create, create_with, never_attempted, queue_all, CreateError, Created, NewDelivery};
 use crate::domain::webhook::config_matches;
 use crate::domain::Id;
 use crate::events::{StoredEvent, EVENT_PREFIX};
 use crate::jobs::JobState;
 use crate::store::kinds::WEBHOOK_CONFIGS;
 use crate::store::records::{id_of, Record};
+use crate::store::StoreError;
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use serde_json::Value;
 
 /// What one batch did (logged; the dev server reports it).
 #[derive(Debug, Default, serde::Serialize)]
@@ -22,6 +24,8 @@ pub struct Report {
     pub events: usize,
     pub created: usize,
     pub queued: usize,
+    /// Deliveries recorded failed because the event's data does not fit one.
+    pub too_large: usize,
     pub failed: Option<String>,
 }
 
@@ -92,18 +96,38 @@ async fn fan_out(
         .collect();
     let mut to_queue = Vec::new();
     for config in matching {
-        let new = NewDelivery {
+        let new = |data: Value| NewDelivery {
             config,
             event_type: &ev.event_type,
-            data: ev.data.clone(),
+            data,
             emitted_at: ev.created_at.to_rfc3339(),
             target_url: super::text(config, "webhook_url").to_string(),
             origin: format!("event:{}:{}", ev.id, id_of(config)),
         };
-        match create(&state.store, pid, new).await {
+        let created = match create(&state.store, pid, new(ev.data.clone())).await {
+            // The event's data fitted its own item but not a delivery's (its fields on top):
+            // it never will, so the delivery is recorded failed without the data (visible in
+            // the API and the statistics) instead of holding up the stream behind it.
+            Err(CreateError::Store(StoreError::TooLarge { size, .. })) => {
+                tracing::error!(
+                    event_id = ev.id,
+                    config_id = id_of(config),
+                    size,
+                    "event too large to deliver"
+                );
+                report.too_large += 1;
+                let why = format!("Event data too large to deliver ({size} bytes)");
+                let empty = Value::Object(Default::default());
+                create_with(&state.store, pid, new(empty), Some(why)).await
+            }
+            other => other,
+        };
+        match created {
             Ok(Created::New(d)) => {
                 report.created += 1;
-                to_queue.push(d);
+                if never_attempted(&d) {
+                    to_queue.push(d);
+                }
             }
             // Created by an earlier run of this batch that may have died before queueing.
             Ok(Created::Existing(d)) if never_attempted(&d) => to_queue.push(d),

@@ -145,18 +145,35 @@ pub enum CreateError {
 /// counters in one transaction, on condition that its config still exists. An origin that
 /// already has its delivery returns that one (exactly one delivery per event × config).
 pub async fn create(store: &Store, pid: Id, new: NewDelivery<'_>) -> Result<Created, CreateError> {
+    create_with(store, pid, new, None).await
+}
+
+/// `create`, or with `failed` a delivery that is failed from the start with that error (one
+/// that cannot be sent, kept so that the loss is visible in the API and the statistics).
+pub async fn create_with(
+    store: &Store,
+    pid: Id,
+    new: NewDelivery<'_>,
+    failed: Option<String>,
+) -> Result<Created, CreateError> {
     let config_id = id_of(new.config);
     let now = Timestamp::now().to_rfc3339();
+    let status = if failed.is_some() {
+        DeliveryStatus::Failed
+    } else {
+        DeliveryStatus::Pending
+    };
     let mut r = Record::new();
     r.insert("config_id".into(), Value::from(config_id));
     r.insert("event_type".into(), Value::from(new.event_type));
     r.insert("payload".into(), new.data);
     r.insert("target_url".into(), Value::from(new.target_url));
     r.insert("attempt_number".into(), Value::from(1));
-    r.insert(
-        "status".into(),
-        Value::from(DeliveryStatus::Pending.as_str()),
-    );
+    r.insert("status".into(), Value::from(status.as_str()));
+    if let Some(why) = failed {
+        r.insert("error_message".into(), Value::from(why));
+        r.insert("completed_at".into(), Value::from(now.clone()));
+    }
     r.insert("scheduled_for".into(), Value::from(now.clone()));
     r.insert("created_at".into(), Value::from(now.clone()));
     r.insert("updated_at".into(), Value::from(now));
@@ -166,7 +183,7 @@ pub async fn create(store: &Store, pid: Id, new: NewDelivery<'_>) -> Result<Crea
     r.insert("dispatch".into(), Value::from(1));
     r.insert(
         "config_status".into(),
-        Value::from(config_status(config_id, DeliveryStatus::Pending)),
+        Value::from(config_status(config_id, status)),
     );
     let config_key = WEBHOOK_CONFIGS.key(pid, config_id);
     match store

@@ -602,20 +602,21 @@ async fn retry_delivery(
     }
     check_deliverable(&config, None)?;
     let now = Timestamp::now().to_rfc3339();
+    // The status that refused the retry on the last read (a concurrent change may end or
+    // retry it first: then the write leaves it as it is and the answer is 400).
+    let refused: std::sync::Mutex<Option<String>> = Default::default();
     let result = super::update_retrying::<Delivery>(
         &state,
         &WEBHOOK_DELIVERIES,
         item,
         |old| {
             let mut new = old.clone();
-            // Re-read after a conflict: it may have ended meanwhile (then it stays as it is and
-            // the answer below is 400).
-            if !allowed
-                .iter()
-                .any(|a| a.as_str() == hooks::text(old, "status"))
-            {
+            let status = hooks::text(old, "status");
+            if !allowed.iter().any(|a| a.as_str() == status) {
+                *refused.lock().unwrap_or_else(|e| e.into_inner()) = Some(status.to_string());
                 return new;
             }
+            *refused.lock().unwrap_or_else(|e| e.into_inner()) = None;
             let attempt = hooks::num(old, "attempt_number").max(1);
             // A retrying delivery's next attempt is already numbered; an ended one's is the next.
             let next = if hooks::text(old, "status") == DeliveryStatus::Retrying.as_str() {
@@ -647,10 +648,8 @@ async fn retry_delivery(
     )
     .await?;
     let delivery = result?;
-    // A concurrent change may have made it something that cannot be retried: re-check.
-    let status_now = hooks::text(&delivery, "status");
-    if status_now != DeliveryStatus::Pending.as_str() {
-        return Err(not_retryable(status_now));
+    if let Some(status) = refused.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        return Err(not_retryable(&status));
     }
     hooks::queue(&state.queues, &delivery).await?;
     Ok((
