@@ -8,6 +8,7 @@ pub mod jobs;
 pub mod project;
 pub mod repository;
 pub mod research;
+pub mod schedule;
 pub mod schema;
 pub mod technology;
 pub mod time;
