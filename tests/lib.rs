@@ -119,7 +119,8 @@ impl TestApp {
         Self::on(webhook_stack(), tweak).await
     }
 
-    async fn on(env: &HashMap<String, String>, tweak: impl FnOnce(&mut Config)) -> Self {
+    /// An app on the resources `env` names (two apps on one stack: `provision_stack`).
+    pub async fn on(env: &HashMap<String, String>, tweak: impl FnOnce(&mut Config)) -> Self {
         capture_logs();
         let mut config =
             Config::from_lookup(|k| env.get(k).cloned()).expect("config from provisioned env");

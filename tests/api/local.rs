@@ -74,7 +74,7 @@ async fn firing_maintenance_runs_a_pass_and_unknown_rules_are_404() {
     r.problem(404, "rule_not_found");
     assert_eq!(
         r.body["detail"],
-        "No EventBridge rule 'nightly-backup' to fire (this dev server fires: maintenance, nightly-sync)"
+        "No EventBridge rule 'nightly-backup' to fire (this dev server fires: maintenance, nightly-sync, schedule-dispatcher)"
     );
     // The API's own routers do not serve it (local only).
     let r = app.post("/_local/events/maintenance").send().await;

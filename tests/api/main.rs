@@ -16,6 +16,7 @@ mod ratelimit;
 mod repositories;
 mod research_tasks;
 mod runner;
+mod schedules;
 mod store;
 mod technologies;
 mod template;

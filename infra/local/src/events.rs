@@ -19,7 +19,7 @@ use commandcenter::jobs::JobState;
 use serde_json::{json, Value};
 
 /// The rules this build has a target for.
-pub const RULES: &[&str] = &["maintenance", "nightly-sync"];
+pub const RULES: &[&str] = &["maintenance", "nightly-sync", "schedule-dispatcher"];
 
 /// Runs the target of `rule` once, as EventBridge invoking its function would.
 pub async fn fire(state: &JobState, rule: &str) -> Option<Result<Value, String>> {
@@ -32,6 +32,12 @@ pub async fn fire(state: &JobState, rule: &str) -> Option<Result<Value, String>>
         ),
         "nightly-sync" => Some(
             commandcenter::jobs::nightly::run(state)
+                .await
+                .map(|report| json!(report))
+                .map_err(|e| e.to_string()),
+        ),
+        "schedule-dispatcher" => Some(
+            Box::pin(commandcenter::jobs::dispatcher::run(state))
                 .await
                 .map(|report| json!(report))
                 .map_err(|e| e.to_string()),

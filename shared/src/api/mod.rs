@@ -89,6 +89,7 @@ pub const GROUPS: &[(&str, GroupRoutes)] = &[
     ("api-github", routes::github::routes),
     ("api-rate-limits", routes::rate_limits::routes),
     ("api-webhooks", routes::webhooks::routes),
+    ("api-schedules", routes::schedules::routes),
     ("webhook-github", routes::webhooks_inbound::routes),
 ];
 

@@ -10,6 +10,7 @@
 
 use jiff::tz::TimeZone;
 
+use super::validate::{DefaultValue as D, Kind as K, Spec, RECORD_IDS, TIMESTAMPS};
 use super::Timestamp;
 use crate::string_enum;
 
@@ -35,6 +36,104 @@ pub fn frequency_message(given: &str) -> String {
 
 /// Shortest interval between runs of an `interval` schedule.
 pub const MIN_INTERVAL_SECS: i64 = 60;
+
+/// What a schedule may run: any job type but webhook_delivery.
+pub const TASK_TYPES: &[&str] = &[
+    "analysis",
+    "export",
+    "batch_analysis",
+    "batch_export",
+    "batch_import",
+    "scheduled_analysis",
+    "repository_sync",
+    "research",
+];
+
+const FREQUENCY: K = K::Choice {
+    values: <Frequency as super::validate::EnumValues>::VALUES,
+    msg: frequency_message,
+};
+const NAME: K = K::Str { min: 1, max: 255 };
+const DESCRIPTION: K = K::Str { min: 0, max: 512 };
+const CRON: K = K::Str { min: 0, max: 100 };
+const INTERVAL: K = K::Int {
+    min: Some(MIN_INTERVAL_SECS),
+    max: None,
+};
+const TIMEZONE: K = K::Str { min: 0, max: 50 };
+
+/// ScheduleCreate fields but project_id (the PATCH body), in response order.
+pub const FIELDS: &[Spec] = &[
+    Spec::req("name", NAME),
+    Spec::opt("description", DESCRIPTION),
+    Spec::req("task_type", K::Enum(TASK_TYPES)),
+    Spec::or("task_parameters", K::Obj, D::EmptyObject),
+    Spec::req("frequency", FREQUENCY),
+    Spec::opt("cron_expression", CRON),
+    Spec::opt("interval_seconds", INTERVAL),
+    Spec::or("timezone", TIMEZONE, D::Str("UTC")),
+    Spec::opt("start_time", K::Ts),
+    Spec::opt("end_time", K::Ts),
+    Spec::or("enabled", K::Bool, D::Bool(true)),
+    Spec::or("tags", K::Obj, D::EmptyObject),
+];
+
+/// A Schedule as responses carry it (§19).
+pub const OUT: &[&[Spec]] = &[
+    RECORD_IDS,
+    &[
+        Spec::req("name", NAME),
+        Spec::opt("description", DESCRIPTION),
+        Spec::req("task_type", K::Enum(TASK_TYPES)),
+        Spec::req("task_parameters", K::Obj),
+        Spec::req(
+            "frequency",
+            K::Enum(<Frequency as super::validate::EnumValues>::VALUES),
+        ),
+        Spec::opt("cron_expression", CRON),
+        Spec::opt("interval_seconds", INTERVAL),
+        Spec::req("timezone", TIMEZONE),
+        Spec::opt("start_time", K::Ts),
+        Spec::opt("end_time", K::Ts),
+        Spec::req("enabled", K::Bool),
+        Spec::opt("last_run_at", K::Ts),
+        Spec::opt("next_run_at", K::Ts),
+        Spec::req(
+            "run_count",
+            K::Int {
+                min: Some(0),
+                max: None,
+            },
+        ),
+        Spec::req(
+            "success_count",
+            K::Int {
+                min: Some(0),
+                max: None,
+            },
+        ),
+        Spec::req(
+            "failure_count",
+            K::Int {
+                min: Some(0),
+                max: None,
+            },
+        ),
+        Spec::opt("success_rate", K::Num { min: 0.0 }),
+        Spec::req("is_active", K::Bool),
+        Spec::opt("last_error", K::Str { min: 0, max: 1000 }),
+        Spec::opt("last_success_at", K::Ts),
+        Spec::opt("last_failure_at", K::Ts),
+        Spec::opt("created_by", K::Id),
+        Spec::req("tags", K::Obj),
+    ],
+    TIMESTAMPS,
+];
+
+/// success_count / run_count × 100 with 2 decimals; None without runs.
+pub fn success_rate(successes: i64, runs: i64) -> Option<f64> {
+    (runs > 0).then(|| (successes as f64 * 10_000.0 / runs as f64).round() / 100.0)
+}
 
 /// A schedule's timing, as stored (or as it would be after a change).
 #[derive(Debug, Clone)]
@@ -181,10 +280,8 @@ pub fn check(t: &Timing<'_>) -> Result<(), TimingError> {
 }
 
 fn to_jiff(t: Timestamp) -> Option<jiff::Timestamp> {
-    jiff::Timestamp::from_millisecond(
-        i64::try_from(t.0.unix_timestamp_nanos() / 1_000_000).ok()?,
-    )
-    .ok()
+    jiff::Timestamp::from_millisecond(i64::try_from(t.0.unix_timestamp_nanos() / 1_000_000).ok()?)
+        .ok()
 }
 
 fn from_jiff(t: jiff::Timestamp) -> Option<Timestamp> {
@@ -259,6 +356,24 @@ pub fn next_run(t: &Timing<'_>, now: Timestamp) -> Result<Option<Timestamp>, Tim
     })
 }
 
+/// The timing of a schedule record (stored, or merged with a change); None without a valid
+/// frequency.
+pub fn timing_of(r: &serde_json::Map<String, serde_json::Value>) -> Option<Timing<'_>> {
+    let text = |k: &str| r.get(k).and_then(serde_json::Value::as_str);
+    let time = |k: &str| text(k).and_then(Timestamp::parse);
+    Some(Timing {
+        frequency: text("frequency").and_then(<Frequency as super::validate::EnumValues>::parse)?,
+        cron_expression: text("cron_expression"),
+        interval_seconds: r
+            .get("interval_seconds")
+            .and_then(serde_json::Value::as_i64),
+        timezone: text("timezone").unwrap_or("UTC"),
+        start_time: time("start_time"),
+        end_time: time("end_time"),
+        created_at: time("created_at").unwrap_or_else(Timestamp::now),
+    })
+}
+
 /// Whether a schedule may run at `now`: enabled, and `now` in [start_time, end_time).
 pub fn in_window(start: Option<Timestamp>, end: Option<Timestamp>, now: Timestamp) -> bool {
     start.is_none_or(|s| s <= now) && end.is_none_or(|e| now < e)
@@ -272,7 +387,11 @@ mod tests {
         Timestamp::parse(s).unwrap()
     }
 
-    fn timing(frequency: Frequency, cron: Option<&'static str>, tz: &'static str) -> Timing<'static> {
+    fn timing(
+        frequency: Frequency,
+        cron: Option<&'static str>,
+        tz: &'static str,
+    ) -> Timing<'static> {
         Timing {
             frequency,
             cron_expression: cron,

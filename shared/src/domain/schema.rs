@@ -76,7 +76,7 @@ pub fn kind_schema(kind: &Kind, nullable: bool) -> Schema {
             ))
             .build()
             .into(),
-        Kind::Enum(values) => {
+        Kind::Enum(values) | Kind::Choice { values, .. } => {
             let mut all: Vec<serde_json::Value> =
                 values.iter().map(|v| serde_json::Value::from(*v)).collect();
             if nullable {
@@ -240,6 +240,7 @@ fn default_value(d: DefaultValue) -> serde_json::Value {
         DefaultValue::Int(n) => n.into(),
         DefaultValue::Bool(b) => b.into(),
         DefaultValue::EmptyList => serde_json::Value::Array(Vec::new()),
+        DefaultValue::EmptyObject => serde_json::Value::Object(Default::default()),
     }
 }
 

@@ -514,6 +514,12 @@ pub enum Kind {
     /// An email address of at most 255 characters whose domain has a dot.
     Email,
     Enum(&'static [&'static str]),
+    /// An enum whose refusal is a named rule: 422 value_error `msg(<given>)` (in the schema, an
+    /// enum like any other).
+    Choice {
+        values: &'static [&'static str],
+        msg: fn(&str) -> String,
+    },
     Int {
         min: Option<i64>,
         max: Option<i64>,
@@ -583,6 +589,8 @@ pub enum DefaultValue {
     Bool(bool),
     /// `[]`
     EmptyList,
+    /// `{}`
+    EmptyObject,
 }
 
 impl DefaultValue {
@@ -592,6 +600,7 @@ impl DefaultValue {
             DefaultValue::Int(n) => Value::from(n),
             DefaultValue::Bool(b) => Value::from(b),
             DefaultValue::EmptyList => Value::Array(Vec::new()),
+            DefaultValue::EmptyObject => Value::Object(Map::new()),
         }
     }
 }
@@ -782,6 +791,14 @@ impl Fields<'_> {
                     Patch::Value(s) if values.contains(&s.as_str()) => Patch::Value(Value::from(s)),
                     Patch::Value(_) => {
                         self.error(name, "enum", enum_message(values));
+                        Patch::Absent
+                    }
+                    other => map_patch(other, Value::from),
+                },
+                Kind::Choice { values, msg } => match self.string(name, 0, usize::MAX) {
+                    Patch::Value(s) if values.contains(&s.as_str()) => Patch::Value(Value::from(s)),
+                    Patch::Value(s) => {
+                        self.error(name, "value_error", msg(&s));
                         Patch::Absent
                     }
                     other => map_patch(other, Value::from),

@@ -169,6 +169,7 @@ async fn run(state: &JobState, pid: Id, eid: Id) -> Result<Processed, StoreError
                         .collect();
                     vec![state.store.event_processed(pid, eid, &ids)]
                 },
+                &[],
             )
             .await;
         match created {

@@ -58,7 +58,7 @@ pub async fn run_with(state: &JobState, budget: Duration) -> Result<Report, Stor
     let deadline = Instant::now() + budget;
     // Boxed: the nested futures are deep enough to overflow the compiler's layout queries in
     // the function's `main`.
-    let mut report = Box::pin(jobs(state)).await?;
+    let mut report = Box::pin(resend_stuck_jobs(state)).await?;
     Box::pin(sweep_projects(state, deadline, &mut report)).await?;
     tracing::info!(
         examined = report.examined,
@@ -72,7 +72,10 @@ pub async fn run_with(state: &JobState, budget: Duration) -> Result<Report, Stor
     Ok(report)
 }
 
-async fn jobs(state: &JobState) -> Result<Report, StoreError> {
+/// The jobs part of a pass (also run by the schedule dispatcher every minute): dispatched jobs
+/// that have not started when due are sent again, running ones whose lease ended are sent for a
+/// takeover or failed after `MAX_ATTEMPTS`.
+pub async fn resend_stuck_jobs(state: &JobState) -> Result<Report, StoreError> {
     let now = Timestamp::now();
     let mut report = Report::default();
     for job in state.store.due_jobs(&now.to_rfc3339()).await? {

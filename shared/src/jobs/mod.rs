@@ -3,6 +3,7 @@
 //! visibility, lease takeover after a crash, re-delay of messages not yet due), the dead-letter
 //! handler, and one work function per job type.
 
+pub mod dispatcher;
 pub mod github_event;
 pub mod maintenance;
 pub mod nightly;

@@ -149,6 +149,21 @@ pub async fn serve_nightly_sync() -> Result<(), lambda_runtime::Error> {
     .await
 }
 
+/// `main` of worker-schedule-dispatcher (EventBridge, every minute).
+pub async fn serve_schedule_dispatcher() -> Result<(), lambda_runtime::Error> {
+    let state = job_state_from_env().await?;
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |_event: lambda_runtime::LambdaEvent<serde_json::Value>| {
+            let state = state.clone();
+            async move {
+                let report = Box::pin(crate::jobs::dispatcher::run(&state)).await?;
+                Ok::<_, lambda_runtime::Error>(serde_json::json!({"report": report}))
+            }
+        },
+    ))
+    .await
+}
+
 /// `main` of ws-connections: the WebSocket API's `$connect`, `$disconnect` and `$default`
 /// events, and the greeting requests it sends itself (asynchronous self-invocation) after an
 /// accepted `$connect` — API Gateway opens the connection only once `$connect` returned.

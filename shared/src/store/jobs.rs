@@ -29,14 +29,23 @@ fn moved(
     to: JobStatus,
     table: &str,
 ) -> Option<aws_sdk_dynamodb::types::TransactWriteItem> {
-    counters(
-        pid,
-        &[
-            (breakdown("jobs", "status", from.as_str()), -1),
-            (breakdown("jobs", "status", to.as_str()), 1),
-        ],
-        table,
-    )
+    moved_with(pid, from, to, &[], table)
+}
+
+/// `moved` with more deltas in the same STATS update (a schedule's outcome counters).
+fn moved_with(
+    pid: Id,
+    from: JobStatus,
+    to: JobStatus,
+    more: &[(String, i64)],
+    table: &str,
+) -> Option<aws_sdk_dynamodb::types::TransactWriteItem> {
+    let mut deltas = vec![
+        (breakdown("jobs", "status", from.as_str()), -1),
+        (breakdown("jobs", "status", to.as_str()), 1),
+    ];
+    deltas.extend(more.iter().cloned());
+    counters(pid, &deltas, table)
 }
 
 use super::live::listeners_value;
@@ -213,7 +222,9 @@ impl Store {
     ) -> Result<Option<Record>, StoreError> {
         let id = job.get("id").and_then(Value::as_u64).unwrap_or_default();
         let mut known = job.clone();
-        for attempt in 0..4 {
+        // The schedule that created the job is told in the same transaction, while it exists.
+        let mut with_schedule = true;
+        for attempt in 0..5 {
             let done = finished(&known, &outcome, result_key);
             let event = match outcome {
                 Ok(_) => EventType::JobCompleted,
@@ -223,7 +234,7 @@ impl Store {
                 .as_str()
                 .unwrap_or_default()
                 .to_string();
-            // The last attempt settles without the listeners check.
+            // The last attempts settle without the listeners check.
             let condition = if attempt < 3 {
                 "#s = :running AND lease_token = :tok AND (attribute_not_exists(listeners) OR listeners = :known)"
             } else {
@@ -268,10 +279,27 @@ impl Store {
                 up = up.value(":known", listeners_value(&known)?);
             }
             let mut items = vec![up.build(&self.table)];
-            items.extend(moved(
+            let schedule = with_schedule
+                .then(|| {
+                    super::schedules::outcome(
+                        pid,
+                        &known,
+                        status_of(&done),
+                        done.get("error").and_then(Value::as_str),
+                        &now,
+                        &self.table,
+                    )
+                })
+                .flatten();
+            let deltas = schedule
+                .as_ref()
+                .map(|(_, d)| d.clone())
+                .unwrap_or_default();
+            items.extend(moved_with(
                 pid,
                 JobStatus::Running,
                 status_of(&done),
+                &deltas,
                 &self.table,
             ));
             let is_delivery = job.get("job_type").and_then(Value::as_str)
@@ -279,8 +307,14 @@ impl Store {
             if !is_delivery {
                 emit(&mut items, &self.table, pid, event, job_out(&done))?;
             }
+            let schedule_at = items.len();
+            items.extend(schedule.map(|(item, _)| item));
             match self.transact(items).await {
                 Ok(()) => return Ok(Some(done)),
+                // The schedule was deleted meanwhile: the job ends without it.
+                Err(StoreError::Condition(i)) if i == schedule_at && with_schedule => {
+                    with_schedule = false;
+                }
                 Err(StoreError::Condition(0)) => match self.job(pid, id).await? {
                     Some(current)
                         if status_of(&current) == JobStatus::Running
@@ -371,7 +405,8 @@ impl Store {
         id: Id,
         reason: &str,
     ) -> Result<Option<Record>, StoreError> {
-        for _ in 0..5 {
+        let mut with_schedule = true;
+        for _ in 0..6 {
             let Some(job) = self.job(pid, id).await? else {
                 return Ok(None);
             };
@@ -407,7 +442,29 @@ impl Store {
             .value(":one", n(1))
             .build(&self.table);
             let mut items = vec![up];
-            items.extend(moved(pid, from, JobStatus::Failed, &self.table));
+            let schedule = with_schedule
+                .then(|| {
+                    super::schedules::outcome(
+                        pid,
+                        &job,
+                        JobStatus::Failed,
+                        Some(reason),
+                        &now,
+                        &self.table,
+                    )
+                })
+                .flatten();
+            let deltas = schedule
+                .as_ref()
+                .map(|(_, d)| d.clone())
+                .unwrap_or_default();
+            items.extend(moved_with(
+                pid,
+                from,
+                JobStatus::Failed,
+                &deltas,
+                &self.table,
+            ));
             if job.get("job_type").and_then(Value::as_str)
                 != Some(JobType::WebhookDelivery.as_str())
             {
@@ -419,8 +476,13 @@ impl Store {
                     job_out(&done),
                 )?;
             }
+            let schedule_at = items.len();
+            items.extend(schedule.map(|(item, _)| item));
             match self.transact(items).await {
                 Ok(()) => return Ok(Some(done)),
+                Err(StoreError::Condition(i)) if i == schedule_at && with_schedule => {
+                    with_schedule = false;
+                }
                 Err(StoreError::Condition(0)) => continue,
                 Err(e) => return Err(e),
             }

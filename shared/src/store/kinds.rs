@@ -7,6 +7,7 @@ pub const TECHNOLOGIES: RecordType = RecordType {
     unique_field: Some("title"),
     counter: "technologies",
     breakdowns: &["status", "domain"],
+    sums: &[],
 };
 
 /// Repositories: unique full_name (ignoring case), one counter.
@@ -15,6 +16,7 @@ pub const REPOSITORIES: RecordType = RecordType {
     unique_field: Some("full_name"),
     counter: "repositories",
     breakdowns: &[],
+    sums: &[],
 };
 
 /// Research tasks: counters by status.
@@ -23,6 +25,7 @@ pub const RESEARCH_TASKS: RecordType = RecordType {
     unique_field: None,
     counter: "research_tasks",
     breakdowns: &["status"],
+    sums: &[],
 };
 
 /// Jobs: counters by status (every transition moves one).
@@ -31,6 +34,7 @@ pub const JOBS: RecordType = RecordType {
     unique_field: None,
     counter: "jobs",
     breakdowns: &["status"],
+    sums: &[],
 };
 
 /// Webhook configs: unique per project by (repository_id, webhook_url) — the hidden field
@@ -40,6 +44,7 @@ pub const WEBHOOK_CONFIGS: RecordType = RecordType {
     unique_field: Some("target_key"),
     counter: "webhook_configs",
     breakdowns: &[],
+    sums: &[],
 };
 
 /// Webhook deliveries: unique by origin (an event × config, a job, or a manual request — the
@@ -50,4 +55,23 @@ pub const WEBHOOK_DELIVERIES: RecordType = RecordType {
     unique_field: Some("origin"),
     counter: "webhook_deliveries",
     breakdowns: &["status", "config_status"],
+    sums: &[],
 };
+
+/// Schedules: counted, by state (`enabled`/`disabled`, a hidden field kept with `enabled`) and
+/// by frequency; their run, success and failure counts are summed into STATS too, so
+/// GET /schedules/statistics/summary is one read.
+pub const SCHEDULES: RecordType = RecordType {
+    prefix: "SCHED",
+    unique_field: None,
+    counter: "schedules",
+    breakdowns: &["state", "frequency"],
+    sums: &[
+        ("run_count", SCHEDULE_RUNS),
+        ("success_count", SCHEDULE_SUCCESSES),
+        ("failure_count", SCHEDULE_FAILURES),
+    ],
+};
+pub const SCHEDULE_RUNS: &str = "schedules.runs";
+pub const SCHEDULE_SUCCESSES: &str = "schedules.successes";
+pub const SCHEDULE_FAILURES: &str = "schedules.failures";

@@ -9,6 +9,7 @@ pub mod live;
 pub mod projects;
 pub mod ratelimit;
 pub mod records;
+pub mod schedules;
 pub mod users;
 pub mod webhook_events;
 

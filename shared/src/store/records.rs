@@ -13,7 +13,7 @@ use crate::events::{emit, EventType};
 pub type Record = Map<String, Value>;
 
 /// Kinds whose items have an id pointer.
-pub const POINTED_KINDS: &[&str] = &["TECH", "REPO", "TASK", "JOB", "WHCFG", "WHDEL"];
+pub const POINTED_KINDS: &[&str] = &["TECH", "REPO", "TASK", "JOB", "WHCFG", "WHDEL", "SCHED"];
 
 /// The id of an item sort key (`TECH#0000375305903448`) of a pointed kind.
 pub fn pointed_id(sk: &str) -> Option<Id> {
@@ -142,12 +142,14 @@ impl Store {
 }
 
 /// How a kind of record is kept: its sort-key prefix, the field unique per project (ignoring
-/// case), and the STATS counters it contributes to (a total and per-value breakdowns).
+/// case), and the STATS counters it contributes to (a total, per-value breakdowns, and sums of
+/// integer fields: `(field, counter)`).
 pub struct RecordType {
     pub prefix: &'static str,
     pub unique_field: Option<&'static str>,
     pub counter: &'static str,
     pub breakdowns: &'static [&'static str],
+    pub sums: &'static [(&'static str, &'static str)],
 }
 
 /// Index of the uniqueness marker in `create` (and of the new marker in a renaming `update`).
@@ -181,6 +183,10 @@ impl RecordType {
         let mut c = vec![(self.counter.to_string(), sign)];
         for field in self.breakdowns {
             c.push((breakdown(self.counter, field, text(r, field)), sign));
+        }
+        for (field, counter) in self.sums {
+            let n = r.get(*field).and_then(Value::as_i64).unwrap_or(0);
+            c.push((counter.to_string(), sign * n));
         }
         c
     }
@@ -289,14 +295,16 @@ impl Store {
         records: Vec<(Record, Vec<Key>)>,
         complete: impl Fn(&mut Record),
     ) -> Result<Vec<Record>, StoreError> {
-        self.create_records_batch_with(rt, pid, records, complete, |_| Vec::new())
+        self.create_records_batch_with(rt, pid, records, complete, |_| Vec::new(), &[])
             .await
     }
 
     /// `create_records_batch` with `extra` items (built from the records once their ids are
     /// known) in the same transaction, e.g. the state change that must happen exactly once
     /// with the creation; the j-th extra item's failed condition is
-    /// `Condition(EXTRA_BASE + j)`. `extra` items count against DynamoDB's 100.
+    /// `Condition(EXTRA_BASE + j)`. `extra` items count against DynamoDB's 100. `extra_deltas`
+    /// join the records' counters in the one STATS update (a transaction may touch an item
+    /// only once).
     pub async fn create_records_batch_with(
         &self,
         rt: &RecordType,
@@ -304,6 +312,7 @@ impl Store {
         records: Vec<(Record, Vec<Key>)>,
         complete: impl Fn(&mut Record),
         extra: impl Fn(&[Record]) -> Vec<TransactWriteItem>,
+        extra_deltas: &[(String, i64)],
     ) -> Result<Vec<Record>, StoreError> {
         if records.len() > BATCH_CREATE_MAX || rt.unique_field.is_some() {
             return Err(StoreError::Other(format!(
@@ -313,7 +322,7 @@ impl Store {
         for attempt in 0..3 {
             let mut done = Vec::with_capacity(records.len());
             let mut items = Vec::new();
-            let mut deltas = Vec::new();
+            let mut deltas = extra_deltas.to_vec();
             for (r, _) in &records {
                 let mut r = r.clone();
                 r.insert("project_id".into(), Value::from(pid));

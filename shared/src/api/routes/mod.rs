@@ -10,6 +10,7 @@ pub mod projects;
 pub mod rate_limits;
 pub mod repositories;
 pub mod research_tasks;
+pub mod schedules;
 pub mod technologies;
 pub mod webhooks;
 pub mod webhooks_inbound;
