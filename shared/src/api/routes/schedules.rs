@@ -46,10 +46,45 @@ impl ItemKind for ScheduleKind {
     const PARAM: &'static str = "schedule_id";
 }
 
-crate::record_schema!(
-    /// ScheduleCreate (API.md §9), with the optional body project_id.
-    pub ScheduleCreate: Create = &[FIELDS, super::PROJECT_ID]
-);
+/// ScheduleCreate (API.md §9), with the optional body project_id: one branch per task type,
+/// each with the task parameters that type takes (the §7 rules `validate_parameters` applies).
+pub struct ScheduleCreate;
+impl utoipa::PartialSchema for ScheduleCreate {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use crate::domain::jobs::{parameters_optional, parameters_schema};
+        use crate::domain::schema::{object, Mode};
+        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+        let mut one_of = OneOfBuilder::new();
+        for t in TASK_TYPES {
+            let Some(job_type) = JobType::parse(t) else {
+                continue;
+            };
+            let mut branch = object(&[FIELDS, super::PROJECT_ID], Mode::Create);
+            branch.properties.insert(
+                "task_type".into(),
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some([*t]))
+                    .build()
+                    .into(),
+            );
+            let mut parameters = parameters_schema(job_type);
+            if parameters_optional(job_type) {
+                if let Schema::Object(o) = &mut parameters {
+                    o.default = Some(json!({}));
+                }
+            } else {
+                branch.required.push("task_parameters".into());
+            }
+            branch
+                .properties
+                .insert("task_parameters".into(), parameters.into());
+            one_of = one_of.item(branch);
+        }
+        Schema::OneOf(one_of.build()).into()
+    }
+}
+impl ToSchema for ScheduleCreate {}
 crate::record_schema!(
     /// Any ScheduleCreate field but project_id.
     pub ScheduleUpdate: Update = &[FIELDS]
