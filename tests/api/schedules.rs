@@ -762,3 +762,91 @@ async fn firing_schedule_dispatcher_twice_at_once_on_the_dev_server_runs_a_due_s
     let job = get(&app, &u, &format!("/api/v1/jobs/{}", id(&jobs[0]))).await;
     assert_eq!(job["status"], "completed");
 }
+
+#[tokio::test]
+async fn a_schedule_job_ended_through_the_jobs_api_counts_on_its_schedule() {
+    let app = TestApp::new().await;
+    let u = app.user().await;
+    let p = app
+        .project(&u, &format!("s-{}", uuid::Uuid::new_v4().simple()))
+        .await;
+    let s = schedule(&app, &u, &p["id"], import_body("weekly", "weekly")).await;
+    let sid = id(&s);
+    let mut jobs = Vec::new();
+    for _ in 0..2 {
+        let r = app
+            .post(&format!("/api/v1/schedules/{sid}/execute"))
+            .bearer(&u.access)
+            .send()
+            .await;
+        assert_eq!(r.status, 202, "{}", r.text);
+        assert_eq!(
+            r.body["next_run_at"], s["next_run_at"],
+            "a manual run keeps next_run_at"
+        );
+        jobs.push(r.body["job_id"].as_u64().unwrap());
+    }
+    let long = "x".repeat(1500);
+    let r = app
+        .patch(&format!("/api/v1/jobs/{}", jobs[0]))
+        .bearer(&u.access)
+        .json(json!({"status": "failed", "error": long}))
+        .send()
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let failed = get(&app, &u, &format!("/api/v1/schedules/{sid}")).await;
+    assert_eq!(failed["last_error"].as_str().map(|e| e.chars().count()), Some(1000));
+    let r = app
+        .patch(&format!("/api/v1/jobs/{}", jobs[1]))
+        .bearer(&u.access)
+        .json(json!({"status": "completed", "result": {"ok": true}}))
+        .send()
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    // A later change of an ended job counts nothing again.
+    let r = app
+        .patch(&format!("/api/v1/jobs/{}", jobs[1]))
+        .bearer(&u.access)
+        .json(json!({"current_step": "noted"}))
+        .send()
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let now = get(&app, &u, &format!("/api/v1/schedules/{sid}")).await;
+    assert_eq!(
+        (
+            now["run_count"].as_i64(),
+            now["success_count"].as_i64(),
+            now["failure_count"].as_i64()
+        ),
+        (Some(2), Some(1), Some(1)),
+        "{now}"
+    );
+    assert_eq!(now["success_rate"], 50.0);
+    // Completed last: last_error cleared; the failure's error was kept to 1000 characters.
+    assert_eq!(now["last_error"], Value::Null);
+    assert!(now["last_failure_at"].is_string() && now["last_success_at"].is_string());
+    let st = get(
+        &app,
+        &u,
+        &format!(
+            "/api/v1/schedules/statistics/summary?project_id={}",
+            p["id"]
+        ),
+    )
+    .await;
+    assert_eq!(
+        (
+            st["total_runs"].as_i64(),
+            st["successful_runs"].as_i64(),
+            st["failed_runs"].as_i64()
+        ),
+        (Some(2), Some(1), Some(1))
+    );
+    let r = app
+        .patch(&format!("/api/v1/jobs/{}", jobs[0]))
+        .bearer(&u.access)
+        .json(json!({"status": "completed"}))
+        .send()
+        .await;
+    r.problem(409, "job_terminal");
+}

@@ -381,6 +381,23 @@ impl Store {
         events: Vec<(EventType, Value)>,
         extra: Vec<TransactWriteItem>,
     ) -> Result<(), StoreError> {
+        self.update_record_with(rt, pid, old, new, events, extra, &[])
+            .await
+    }
+
+    /// `update_record` with `extra_deltas` in the same STATS update; the j-th `extra` item's
+    /// failed condition is `Condition(EXTRA_BASE + j)`.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn update_record_with(
+        &self,
+        rt: &RecordType,
+        pid: Id,
+        old: &Record,
+        new: &Record,
+        events: Vec<(EventType, Value)>,
+        extra: Vec<TransactWriteItem>,
+        extra_deltas: &[(String, i64)],
+    ) -> Result<(), StoreError> {
         let mut items = vec![record_put(
             &rt.key(pid, id_of(new)),
             new,
@@ -396,14 +413,23 @@ impl Store {
         }
         items.extend(counters(
             pid,
-            &merge(rt.contribution(old, -1), rt.contribution(new, 1)),
+            &merge(
+                merge(rt.contribution(old, -1), rt.contribution(new, 1)),
+                extra_deltas.to_vec(),
+            ),
             &self.table,
         ));
         for (event, data) in events {
             emit(&mut items, &self.table, pid, event, data)?;
         }
+        let first_extra = items.len();
         items.extend(extra);
-        self.transact(items).await
+        match self.transact(items).await {
+            Err(StoreError::Condition(i)) if i >= first_extra => {
+                Err(StoreError::Condition(EXTRA_BASE + i - first_extra))
+            }
+            other => other,
+        }
     }
 
     /// Deletes records of one project with their pointers, markers and counters, plus any

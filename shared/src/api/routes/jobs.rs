@@ -401,42 +401,62 @@ fn settle_times(r: &mut Record, now: &str) {
 
 /// Applies `change` to the job (re-applied on a concurrent write), with the status-time
 /// bookkeeping, unless `refuse` names the status that forbids it (checked first on the job as
-/// read, then on every re-read). Returns the job before and after the write.
+/// read, then on every re-read). A job a schedule created that ends here (completed or failed)
+/// updates its schedule in the same transaction (API.md §9 Outcome). Returns the job before
+/// and after the write.
 async fn change_job(
     state: &AppState,
     item: ItemAccess<JobKind>,
     refuse: impl Fn(&Record) -> Option<JobStatus>,
     change: impl Fn(&Record) -> Record,
 ) -> ApiResult<Result<(Record, Record), JobStatus>> {
-    if let Some(s) = refuse(&item.record) {
-        return Ok(Err(s));
+    use crate::store::records::{record_of, version_of, EXTRA_BASE};
+    let (pid, id, mut old) = (item.scope.id(), item.id, item.record);
+    let mut with_schedule = true;
+    for _ in 0..6 {
+        if let Some(s) = refuse(&old) {
+            return Ok(Err(s));
+        }
+        let now = Timestamp::now().to_rfc3339();
+        let mut new = change(&old);
+        settle_times(&mut new, &now);
+        new.insert("updated_at".into(), json!(now));
+        new.insert("version".into(), json!(version_of(&old) + 1));
+        let (from, to) = (status_of(&old), status_of(&new));
+        let outcome = (with_schedule && !from.is_terminal() && to != from)
+            .then(|| {
+                crate::store::schedules::outcome(
+                    pid,
+                    &old,
+                    to,
+                    new.get("error").and_then(Value::as_str),
+                    &now,
+                    &state.store.table,
+                )
+            })
+            .flatten();
+        let (extra, deltas) = match outcome {
+            Some((item, deltas)) => (vec![item], deltas),
+            None => (Vec::new(), Vec::new()),
+        };
+        match state
+            .store
+            .update_record_with(&JOBS, pid, &old, &new, vec![], extra, &deltas)
+            .await
+        {
+            Ok(()) => return Ok(Ok((old, new))),
+            Err(StoreError::Condition(0)) => match state.store.get(&JOBS.key(pid, id)).await? {
+                Some(item) => old = record_of(item)?,
+                None => return Err(ItemAccess::<JobKind>::not_found(id)),
+            },
+            // The schedule was deleted meanwhile: the job changes without it.
+            Err(StoreError::Condition(EXTRA_BASE)) => with_schedule = false,
+            Err(e) => return Err(e.into()),
+        }
     }
-    // The version the last attempt started from, and whether it was refused.
-    let seen = std::sync::Mutex::new((item.record.clone(), None));
-    let lock = || seen.lock().unwrap_or_else(|e| e.into_inner());
-    let after = update_retrying::<JobKind>(
-        state,
-        &JOBS,
-        item,
-        |old| {
-            let refused = refuse(old);
-            *lock() = (old.clone(), refused);
-            if refused.is_some() {
-                return old.clone();
-            }
-            let mut new = change(old);
-            settle_times(&mut new, &Timestamp::now().to_rfc3339());
-            new
-        },
-        |_, _| vec![],
-        Vec::new,
-    )
-    .await??;
-    let (before, refused) = lock().clone();
-    Ok(match refused {
-        Some(s) => Err(s),
-        None => Ok((before, after)),
-    })
+    Err(ApiError::unavailable(
+        "The item is being changed by others; retry shortly",
+    ))
 }
 
 /// Update a job's status, progress, step, result or error. PUT is accepted as PATCH.
