@@ -746,6 +746,14 @@ async fn firing_schedule_dispatcher_twice_at_once_on_the_dev_server_runs_a_due_s
         b.text
     );
     assert_eq!(a.body["rule"], "schedule-dispatcher");
+    // Per tick: 8 Queries of the active-job index (re-sends), 4 of the due index, then per due
+    // schedule one transaction, and one SendMessageBatch per ten jobs.
+    assert!(
+        a.aws_calls() <= 14 && b.aws_calls() <= 14,
+        "{} {}",
+        a.aws_calls(),
+        b.aws_calls()
+    );
     let runs =
         a.body["result"]["runs"].as_u64().unwrap() + b.body["result"]["runs"].as_u64().unwrap();
     assert_eq!(runs, 1, "{} {}", a.text, b.text);
@@ -795,7 +803,10 @@ async fn a_schedule_job_ended_through_the_jobs_api_counts_on_its_schedule() {
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     let failed = get(&app, &u, &format!("/api/v1/schedules/{sid}")).await;
-    assert_eq!(failed["last_error"].as_str().map(|e| e.chars().count()), Some(1000));
+    assert_eq!(
+        failed["last_error"].as_str().map(|e| e.chars().count()),
+        Some(1000)
+    );
     let r = app
         .patch(&format!("/api/v1/jobs/{}", jobs[1]))
         .bearer(&u.access)
@@ -849,4 +860,60 @@ async fn a_schedule_job_ended_through_the_jobs_api_counts_on_its_schedule() {
         .send()
         .await;
     r.problem(409, "job_terminal");
+}
+
+/// Measurement for the issue note (run with `-- --ignored measure_dispatcher`): a tick over
+/// 1 000 due schedules in one project (hourly in New York, missed an hour), through the dev
+/// server's route so Server-Timing counts the AWS calls.
+#[tokio::test]
+#[ignore]
+async fn measure_dispatcher_over_1000_due_schedules() {
+    let app = TestApp::isolated(|c| c.rate_limit_per_minute = 100_000).await;
+    let u = app.user().await;
+    let p = app.project(&u, "measure").await;
+    let pid = &p["id"];
+    let pid_n = pid.as_u64().unwrap();
+    let past = Timestamp::now().plus_secs(-3600).to_rfc3339();
+    let mut body = import_body("m", "hourly");
+    body["timezone"] = json!("America/New_York");
+    let created = std::time::Instant::now();
+    for _ in 0..1000 {
+        let s = schedule(&app, &u, pid, body.clone()).await;
+        backdate(&app, pid_n, id(&s), &past).await;
+    }
+    println!("created and backdated 1000 in {:?}", created.elapsed());
+    // CPU of this process (the dispatcher's side; moto runs in its own).
+    let cpu = || {
+        let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+        let fields: Vec<&str> = stat
+            .rsplit(')')
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .collect();
+        (fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()) * 10
+    };
+    let (started, cpu0) = (std::time::Instant::now(), cpu());
+    let r = app
+        .dev_post("/_local/events/schedule-dispatcher")
+        .send()
+        .await;
+    let wall = started.elapsed();
+    println!("CPU of the tick (ms, whole test process): {}", cpu() - cpu0);
+    assert_eq!(r.status, 200, "{}", r.text);
+    let report = &r.body["result"];
+    println!(
+        "tick over 1000 due: wall {wall:?}, AWS calls {}, report {report}",
+        r.aws_calls()
+    );
+    assert_eq!(report["runs"], 1000);
+    let r = app
+        .dev_post("/_local/events/schedule-dispatcher")
+        .send()
+        .await;
+    println!(
+        "idle tick: AWS calls {}, report {}",
+        r.aws_calls(),
+        r.body["result"]
+    );
 }
