@@ -174,6 +174,23 @@ async fn create_validates_every_rule_and_computes_the_first_run_in_its_zone() {
     );
     assert_eq!(e["msg"], "Repository 123456789 not found in this project");
 
+    // Task parameters too large for a job item: 422 naming the field, nothing stored.
+    let big = "x".repeat(360_000);
+    let r = post(with(json!({"task_parameters": {"technologies": [{"title": "Big", "domain": "other"}], "note": big}}))).await;
+    let e = &r.problem(422, "validation_error")["errors"][0];
+    assert_eq!(e["loc"], json!(["body", "task_parameters"]));
+    // Multibyte names count characters, not bytes.
+    let r = post(with(json!({"name": "é".repeat(256)}))).await;
+    r.problem(422, "validation_error");
+    let r = post(with(json!({"name": "é".repeat(255)}))).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = app
+        .delete(&format!("/api/v1/schedules/{}", r.body["id"]))
+        .bearer(&u.access)
+        .send()
+        .await;
+    assert_eq!(r.status, 204);
+
     // A daily schedule in New York: next local midnight, stored UTC.
     let before = Timestamp::now();
     let s = schedule(

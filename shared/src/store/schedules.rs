@@ -132,6 +132,38 @@ pub fn job_of(schedule: &Record) -> Option<(JobType, Record)> {
     Some((job_type, job))
 }
 
+/// Whether the job a run of `schedule` creates fits an item (checked when the schedule is
+/// saved, so no run can fail on it): `TooLarge` names the schedule's field (task_parameters or
+/// tags) that makes it too large.
+pub fn job_fits(schedule: &Record) -> Result<(), StoreError> {
+    let Some((_, mut job)) = job_of(schedule) else {
+        return Ok(());
+    };
+    let pid = schedule
+        .get("project_id")
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
+    let id = crate::domain::ids::MAX_ID;
+    job.insert("id".into(), json!(id));
+    job.insert("project_id".into(), json!(pid));
+    job.insert("version".into(), json!(1));
+    let (pk, sk) = active_index(pid, id, &Timestamp::now().to_rfc3339());
+    job.insert("gsi2pk".into(), json!(pk));
+    job.insert("gsi2sk".into(), json!(sk));
+    match super::to_item(&Value::Object(job), &JOBS.key(pid, id)) {
+        Ok(_) => Ok(()),
+        Err(StoreError::TooLarge { field, size }) => Err(StoreError::TooLarge {
+            field: if field == "parameters" {
+                "task_parameters".into()
+            } else {
+                field
+            },
+            size,
+        }),
+        Err(e) => Err(e),
+    }
+}
+
 impl Store {
     /// Every schedule due by `now` (RFC 3339) in every project: one Query per shard of the due
     /// index (no Scan), all shards at once. Eventually consistent, as a GSI is: each run is

@@ -302,6 +302,7 @@ async fn create_schedule(
     record.insert("revision".into(), json!(1));
     let next = next_of(&record, now);
     record.insert("next_run_at".into(), next);
+    crate::store::schedules::job_fits(&record)?;
     let links = links(&record);
     let must_exist: Vec<_> = links
         .iter()
@@ -408,6 +409,7 @@ async fn update_schedule(
     let timing = check(&mut f, &merged, parameters_sent);
     f.finish()?;
     timing.map_err(timing_error)?;
+    crate::store::schedules::job_fits(&merged)?;
     let pid = item.scope.id();
     let links = if parameters_sent {
         links(&merged)
