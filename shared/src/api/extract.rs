@@ -216,6 +216,54 @@ impl Page {
     }
 }
 
+/// The query fields of numbered pages (API.md §0.6: schedules, webhook deliveries): page ≥ 1
+/// (=1), page_size 1..=100 (=50).
+pub const NUMBERED_PAGE: [Spec; 2] = [
+    Spec::or(
+        "page",
+        Kind::Int {
+            min: Some(1),
+            max: Some(1 << 31),
+        },
+        DefaultValue::Int(1),
+    ),
+    Spec::or(
+        "page_size",
+        Kind::Int {
+            min: Some(1),
+            max: Some(100),
+        },
+        DefaultValue::Int(50),
+    ),
+];
+
+/// A numbered page as read with `NUMBERED_PAGE`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NumberedPage {
+    pub page: i64,
+    pub page_size: i64,
+}
+
+impl NumberedPage {
+    /// The page of a query record read with `NUMBERED_PAGE` (create mode: defaults filled in).
+    pub fn of(q: &Map<String, Value>) -> Self {
+        Self {
+            page: q.get("page").and_then(Value::as_i64).unwrap_or(1).max(1),
+            page_size: q
+                .get("page_size")
+                .and_then(Value::as_i64)
+                .unwrap_or(50)
+                .clamp(1, 100),
+        }
+    }
+
+    /// This page's items of `all`.
+    pub fn slice<'a, T>(&self, all: &'a [T]) -> impl Iterator<Item = &'a T> {
+        let skip = ((self.page - 1) as usize).saturating_mul(self.page_size as usize);
+        all.iter().skip(skip).take(self.page_size as usize)
+    }
+}
+
 /// A positive integer id from a path segment: 1..=2^53-1 (API.md §0.1: anything else is
 /// 422 int_parsing naming the parameter).
 pub fn path_id(raw: &str, name: &str) -> ApiResult<Id> {

@@ -13,7 +13,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::api::error::{ApiError, ApiResult};
-use crate::api::extract::{JsonObject, QueryMap};
+use crate::api::extract::{JsonObject, NumberedPage, QueryMap, NUMBERED_PAGE};
 use crate::api::scope::{ItemAccess, ItemKind, ProjectScope};
 use crate::api::AppState;
 use crate::domain::jobs::{linked_items, validate_parameters, JobType};
@@ -100,26 +100,10 @@ const BOOL_FILTER: &[Spec] = &[Spec::opt("enabled", Kind::Bool)];
 const LIST_FILTERS: &[Spec] = &[
     Spec::opt("task_type", Kind::Enum(TASK_TYPES)),
     Spec::opt("frequency", Kind::Enum(<Frequency as EnumValues>::VALUES)),
-    Spec::or(
-        "page",
-        Kind::Int {
-            min: Some(1),
-            max: Some(1 << 31),
-        },
-        D::Int(1),
-    ),
-    Spec::or(
-        "page_size",
-        Kind::Int {
-            min: Some(1),
-            max: Some(100),
-        },
-        D::Int(50),
-    ),
 ];
 crate::query_params!(
     /// Filters (AND) and page (page ≥ 1, page_size 1..100).
-    pub ScheduleQuery [BOOL_FILTER, LIST_FILTERS]
+    pub ScheduleQuery [BOOL_FILTER, LIST_FILTERS, &NUMBERED_PAGE]
 );
 const DUE_LIMIT: &[Spec] = &[Spec::or(
     "limit",
@@ -334,6 +318,7 @@ async fn list_schedules(
     let mut f = query.fields();
     let filters = f.record(BOOL_FILTER, false);
     let q = f.record(LIST_FILTERS, true);
+    let page = NumberedPage::of(&f.record(&NUMBERED_PAGE, true));
     f.finish()?;
     let scope = scope.resolve(&state, None, &[]).await?;
     let wanted = |m: &Map<String, Value>, k: &str| m.get(k).filter(|v| !v.is_null()).cloned();
@@ -349,25 +334,13 @@ async fn list_schedules(
             && freq.as_ref().is_none_or(|v| r.get("frequency") == Some(v))
     });
     all.sort_by_key(|r| std::cmp::Reverse(id_of(r)));
-    let page = q.get("page").and_then(Value::as_i64).unwrap_or(1).max(1);
-    let page_size = q
-        .get("page_size")
-        .and_then(Value::as_i64)
-        .unwrap_or(50)
-        .clamp(1, 100);
-    let skip = ((page - 1) as usize).saturating_mul(page_size as usize);
     let now = Timestamp::now();
     Ok(Json(SchedulePage {
         total: all.len(),
-        pages: all.len().div_ceil(page_size as usize),
-        schedules: all
-            .iter()
-            .skip(skip)
-            .take(page_size as usize)
-            .map(|r| schedule_out(r, now))
-            .collect(),
-        page,
-        page_size,
+        pages: all.len().div_ceil(page.page_size as usize),
+        schedules: page.slice(&all).map(|r| schedule_out(r, now)).collect(),
+        page: page.page,
+        page_size: page.page_size,
     }))
 }
 

@@ -11,10 +11,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::api::error::{ApiError, ApiResult};
-use crate::api::extract::{JsonObject, QueryMap};
+use crate::api::extract::{JsonObject, NumberedPage, QueryMap, NUMBERED_PAGE};
 use crate::api::scope::{ItemAccess, ItemKind, ProjectScope};
 use crate::api::AppState;
-use crate::domain::validate::{DefaultValue as D, EnumValues, FieldError, Fields, Kind, Spec};
+use crate::domain::validate::{EnumValues, FieldError, Fields, Kind, Spec};
 use crate::domain::webhook::{
     check_target, event_repository, subscribes, unknown_event, DeliveryStatus, TargetError,
     CONFIG_FIELDS, CONFIG_OUT, DELIVERY_OUT, SECRET,
@@ -96,26 +96,10 @@ const DELIVERY_FILTERS: &[Spec] = &[
     Spec::opt("config_id", Kind::Id),
     Spec::opt("event_type", Kind::Str { min: 1, max: 100 }),
     Spec::opt("status_filter", Kind::Enum(STATUS_VALUES)),
-    Spec::or(
-        "page",
-        Kind::Int {
-            min: Some(1),
-            max: Some(1 << 31),
-        },
-        D::Int(1),
-    ),
-    Spec::or(
-        "page_size",
-        Kind::Int {
-            min: Some(1),
-            max: Some(100),
-        },
-        D::Int(50),
-    ),
 ];
 crate::query_params!(
     /// Filters (AND) and page (page ≥ 1, page_size 1..100).
-    pub DeliveryQuery [DELIVERY_FILTERS]
+    pub DeliveryQuery [DELIVERY_FILTERS, &NUMBERED_PAGE]
 );
 const STATS_FILTERS: &[Spec] = &[Spec::opt("config_id", Kind::Id)];
 crate::query_params!(pub StatisticsQuery [STATS_FILTERS]);
@@ -510,6 +494,7 @@ async fn list_deliveries(
 ) -> ApiResult<Json<DeliveryPage>> {
     let mut f = query.fields();
     let q = f.record(DELIVERY_FILTERS, true);
+    let page = NumberedPage::of(&f.record(&NUMBERED_PAGE, true));
     f.finish()?;
     let scope = scope.resolve(&state, None, &[]).await?;
     let wanted = |k: &str| q.get(k).filter(|v| !v.is_null());
@@ -528,23 +513,11 @@ async fn list_deliveries(
             && status.is_none_or(|s| d.get("status") == Some(s))
     });
     all.sort_by_key(|d| std::cmp::Reverse(id_of(d)));
-    let page = q.get("page").and_then(Value::as_i64).unwrap_or(1).max(1);
-    let page_size = q
-        .get("page_size")
-        .and_then(Value::as_i64)
-        .unwrap_or(50)
-        .clamp(1, 100);
-    let skip = ((page - 1) as usize).saturating_mul(page_size as usize);
     Ok(Json(DeliveryPage {
         total: all.len(),
-        deliveries: all
-            .iter()
-            .skip(skip)
-            .take(page_size as usize)
-            .map(delivery_out)
-            .collect(),
-        page,
-        page_size,
+        deliveries: page.slice(&all).map(delivery_out).collect(),
+        page: page.page,
+        page_size: page.page_size,
     }))
 }
 
