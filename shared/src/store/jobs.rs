@@ -48,6 +48,33 @@ fn moved_with(
     counters(pid, &deltas, table)
 }
 
+/// The items that go with a job's end: the STATS move and, for a job a schedule created (while
+/// `with_schedule`), the schedule's outcome update (§9), whose counters join the STATS move.
+fn ending(
+    pid: Id,
+    job: &Record,
+    (from, to): (JobStatus, JobStatus),
+    error: Option<&str>,
+    now: &str,
+    with_schedule: bool,
+    table: &str,
+) -> (
+    Option<aws_sdk_dynamodb::types::TransactWriteItem>,
+    Option<aws_sdk_dynamodb::types::TransactWriteItem>,
+) {
+    let schedule = with_schedule
+        .then(|| super::schedules::outcome(pid, job, to, error, now, table))
+        .flatten();
+    let deltas = schedule
+        .as_ref()
+        .map(|(_, d)| d.clone())
+        .unwrap_or_default();
+    (
+        moved_with(pid, from, to, &deltas, table),
+        schedule.map(|(item, _)| item),
+    )
+}
+
 use super::live::listeners_value;
 use crate::domain::validate::EnumValues;
 
@@ -279,36 +306,23 @@ impl Store {
                 up = up.value(":known", listeners_value(&known)?);
             }
             let mut items = vec![up.build(&self.table)];
-            let schedule = with_schedule
-                .then(|| {
-                    super::schedules::outcome(
-                        pid,
-                        &known,
-                        status_of(&done),
-                        done.get("error").and_then(Value::as_str),
-                        &now,
-                        &self.table,
-                    )
-                })
-                .flatten();
-            let deltas = schedule
-                .as_ref()
-                .map(|(_, d)| d.clone())
-                .unwrap_or_default();
-            items.extend(moved_with(
+            let (stats, schedule) = ending(
                 pid,
-                JobStatus::Running,
-                status_of(&done),
-                &deltas,
+                &known,
+                (JobStatus::Running, status_of(&done)),
+                done.get("error").and_then(Value::as_str),
+                &now,
+                with_schedule,
                 &self.table,
-            ));
+            );
+            items.extend(stats);
             let is_delivery = job.get("job_type").and_then(Value::as_str)
                 == Some(JobType::WebhookDelivery.as_str());
             if !is_delivery {
                 emit(&mut items, &self.table, pid, event, job_out(&done))?;
             }
             let schedule_at = items.len();
-            items.extend(schedule.map(|(item, _)| item));
+            items.extend(schedule);
             match self.transact(items).await {
                 Ok(()) => return Ok(Some(done)),
                 // The schedule was deleted meanwhile: the job ends without it.
@@ -442,29 +456,16 @@ impl Store {
             .value(":one", n(1))
             .build(&self.table);
             let mut items = vec![up];
-            let schedule = with_schedule
-                .then(|| {
-                    super::schedules::outcome(
-                        pid,
-                        &job,
-                        JobStatus::Failed,
-                        Some(reason),
-                        &now,
-                        &self.table,
-                    )
-                })
-                .flatten();
-            let deltas = schedule
-                .as_ref()
-                .map(|(_, d)| d.clone())
-                .unwrap_or_default();
-            items.extend(moved_with(
+            let (stats, schedule) = ending(
                 pid,
-                from,
-                JobStatus::Failed,
-                &deltas,
+                &job,
+                (from, JobStatus::Failed),
+                Some(reason),
+                &now,
+                with_schedule,
                 &self.table,
-            ));
+            );
+            items.extend(stats);
             if job.get("job_type").and_then(Value::as_str)
                 != Some(JobType::WebhookDelivery.as_str())
             {
@@ -477,7 +478,7 @@ impl Store {
                 )?;
             }
             let schedule_at = items.len();
-            items.extend(schedule.map(|(item, _)| item));
+            items.extend(schedule);
             match self.transact(items).await {
                 Ok(()) => return Ok(Some(done)),
                 Err(StoreError::Condition(i)) if i == schedule_at && with_schedule => {
