@@ -934,3 +934,41 @@ async fn measure_dispatcher_over_1000_due_schedules() {
         r.body["result"]
     );
 }
+
+#[tokio::test]
+async fn a_dead_lettered_schedule_job_counts_as_a_failure() {
+    let app = TestApp::new().await;
+    let u = app.user().await;
+    let p = app
+        .project(&u, &format!("s-{}", uuid::Uuid::new_v4().simple()))
+        .await;
+    let s = schedule(&app, &u, &p["id"], import_body("monthly", "monthly")).await;
+    let r = app
+        .post(&format!("/api/v1/schedules/{}/execute", id(&s)))
+        .bearer(&u.access)
+        .send()
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    let job_id = r.body["job_id"].as_u64().unwrap();
+    // The message after maxReceiveCount deliveries, as the dead-letter queue hands it over.
+    let mut msg = aws_lambda_events::event::sqs::SqsMessage::default();
+    msg.message_id = Some("dead-1".into());
+    msg.body = Some(
+        json!({"job_id": job_id, "project_id": p["id"], "job_type": "batch_import"}).to_string(),
+    );
+    msg.attributes
+        .insert("ApproximateReceiveCount".into(), "5".into());
+    let mut event = aws_lambda_events::event::sqs::SqsEvent::default();
+    event.records.push(msg);
+    let out = commandcenter::jobs::runner::handle_dead_letters(&app.job_state(), event).await;
+    assert!(out.batch_item_failures.is_empty());
+    let job = get(&app, &u, &format!("/api/v1/jobs/{job_id}")).await;
+    assert_eq!(job["status"], "failed");
+    let now = get(&app, &u, &format!("/api/v1/schedules/{}", id(&s))).await;
+    assert_eq!(
+        (now["failure_count"].as_i64(), now["success_count"].as_i64()),
+        (Some(1), Some(0))
+    );
+    assert_eq!(now["last_error"], job["error"]);
+    assert_eq!(now["last_error"], "gave up after 5 attempts");
+}
