@@ -39,6 +39,10 @@ def _is_id(value):
 
 HEADER = "X-Project-ID"
 
+ZONES = ["UTC", "America/New_York", "Europe/London", "Asia/Kolkata", "Australia/Lord_Howe",
+         "America/Santiago"]
+CRONS = ["*/15 * * * *", "0 9 * * MON-FRI", "30 2 * * *", "0 0 1,15 * *", "5 4 * JAN,JUL SUN"]
+
 
 def _same(value, wanted):
     return str(value) == str(wanted)
@@ -67,6 +71,16 @@ def before_call(context, case, kwargs):
         for field in ("webhook_url", "target_url"):
             if isinstance(body.get(field), str):
                 body[field] = "https://hooks.example.com/commandcenter"
+    # Schedules (API.md §9): timezone must be an IANA name and a cron frequency's cron_expression
+    # a 5-field pattern (400 invalid_timezone / invalid_cron otherwise), which the schema states
+    # only as strings of at most 50 and 100 characters: a generated string stands for a valid
+    # one (picked by its length, so cases stay varied). cron_required, interval_required and
+    # end_time after start_time are left to the generated data.
+    if body is not None and case.operation.path.startswith("/api/v1/schedules"):
+        if isinstance(body.get("timezone"), str):
+            body["timezone"] = ZONES[len(body["timezone"]) % len(ZONES)]
+        if isinstance(body.get("cron_expression"), str) and body["cron_expression"].strip():
+            body["cron_expression"] = CRONS[len(body["cron_expression"]) % len(CRONS)]
     if case.method.upper() == "DELETE" and _same(path.get("project_id"), PROJECT_ID):
         if case.operation.path == "/api/v1/projects/{project_id}" or _same(path.get("user_id"), USER_ID):
             path["project_id"] = MAX_ID
