@@ -972,3 +972,52 @@ async fn a_dead_lettered_schedule_job_counts_as_a_failure() {
     assert_eq!(now["last_error"], job["error"]);
     assert_eq!(now["last_error"], "gave up after 5 attempts");
 }
+
+#[tokio::test]
+async fn a_patch_racing_the_dispatcher_never_loses_the_run_count_or_the_new_timing() {
+    let app = TestApp::isolated(|_| {}).await;
+    let u = app.user().await;
+    let p = app.project(&u, "patch race").await;
+    let pid = &p["id"];
+    let mut sids = Vec::new();
+    for i in 0..10 {
+        let s = schedule(&app, &u, pid, import_body(&format!("p{i}"), "hourly")).await;
+        let past = Timestamp::now().plus_secs(-120).to_rfc3339();
+        backdate(&app, pid.as_u64().unwrap(), id(&s), &past).await;
+        sids.push(id(&s));
+    }
+    let state = app.job_state();
+    let patches = futures::future::join_all(sids.iter().map(|sid| {
+        app.patch(&format!("/api/v1/schedules/{sid}"))
+            .bearer(&u.access)
+            .json(json!({"frequency": "cron", "cron_expression": "45 23 * * *"}))
+            .send()
+    }));
+    let (patched, report) = tokio::join!(
+        patches,
+        Box::pin(commandcenter::jobs::dispatcher::run(&state))
+    );
+    assert!(patched.iter().all(|r| r.status == 200));
+    let report = report.unwrap();
+    let jobs = jobs_of(&app, &u, pid).await;
+    assert_eq!(jobs.len(), report.runs);
+    for sid in &sids {
+        let s = get(&app, &u, &format!("/api/v1/schedules/{sid}")).await;
+        let ran = jobs
+            .iter()
+            .filter(|j| j["tags"]["schedule_id"] == *sid)
+            .count();
+        assert_eq!(s["run_count"].as_u64(), Some(ran as u64), "{s}");
+        // Whatever the order, the new timing stands.
+        assert_eq!(s["frequency"], "cron");
+        let next = Timestamp::parse(s["next_run_at"].as_str().unwrap()).unwrap();
+        assert_eq!((next.0.hour(), next.0.minute()), (23, 45), "{s}");
+    }
+    let st = get(
+        &app,
+        &u,
+        &format!("/api/v1/schedules/statistics/summary?project_id={pid}"),
+    )
+    .await;
+    assert_eq!(st["total_runs"].as_u64(), Some(report.runs as u64));
+}
