@@ -57,6 +57,15 @@ async fn backdate(app: &TestApp, pid: u64, sid: u64, at: &str) {
         .expect("backdate");
 }
 
+async fn summary(app: &TestApp, u: &TestUser, pid: &Value) -> Value {
+    get(
+        app,
+        u,
+        &format!("/api/v1/schedules/statistics/summary?project_id={pid}"),
+    )
+    .await
+}
+
 async fn dispatch(app: &TestApp) -> commandcenter::jobs::dispatcher::Report {
     Box::pin(commandcenter::jobs::dispatcher::run(&app.job_state()))
         .await
@@ -303,12 +312,7 @@ async fn create_validates_every_rule_and_computes_the_first_run_in_its_zone() {
     r.problem(422, "validation_error");
 
     // Statistics (one read) and delete.
-    let st = get(
-        &app,
-        &u,
-        &format!("/api/v1/schedules/statistics/summary?project_id={pid}"),
-    )
-    .await;
+    let st = summary(&app, &u, pid).await;
     assert_eq!(st["total_schedules"], 3);
     assert_eq!(st["enabled_schedules"], 3);
     assert_eq!(
@@ -323,12 +327,7 @@ async fn create_validates_every_rule_and_computes_the_first_run_in_its_zone() {
         r.problem(404, "schedule_not_found")["detail"],
         format!("Schedule {} not found", id(&s))
     );
-    let st = get(
-        &app,
-        &u,
-        &format!("/api/v1/schedules/statistics/summary?project_id={pid}"),
-    )
-    .await;
+    let st = summary(&app, &u, pid).await;
     assert_eq!(st["total_schedules"], 2);
     assert_eq!(st["by_frequency"], json!({"hourly": 1, "daily": 1}));
 }
@@ -396,12 +395,7 @@ async fn enable_recomputes_from_now_and_disable_leaves_the_due_list() {
         "{next}"
     );
     assert_eq!((next.0.minute(), next.0.second()), (0, 0));
-    let st = get(
-        &app,
-        &u,
-        &format!("/api/v1/schedules/statistics/summary?project_id={pid}"),
-    )
-    .await;
+    let st = summary(&app, &u, pid).await;
     assert_eq!(
         (
             st["enabled_schedules"].as_i64(),
@@ -501,12 +495,7 @@ async fn a_once_schedule_runs_once_and_its_job_outcome_lands_on_the_schedule() {
     let job = get(&app, &u, &format!("/api/v1/jobs/{}", id(&j_bad))).await;
     assert_eq!(job["status"], "failed");
     assert_eq!(s_bad["last_error"], job["error"]);
-    let st = get(
-        &app,
-        &u,
-        &format!("/api/v1/schedules/statistics/summary?project_id={pid}"),
-    )
-    .await;
+    let st = summary(&app, &u, pid).await;
     assert_eq!(st["total_runs"], 2);
     assert_eq!(st["successful_runs"], 1);
     assert_eq!(st["failed_runs"], 1);
@@ -555,12 +544,7 @@ async fn two_dispatchers_racing_over_100_due_schedules_create_exactly_100_jobs()
             "{next}"
         );
     }
-    let st = get(
-        &app,
-        &u,
-        &format!("/api/v1/schedules/statistics/summary?project_id={pid}"),
-    )
-    .await;
+    let st = summary(&app, &u, pid).await;
     assert_eq!(st["total_runs"], 100);
     // Every job was queued exactly once.
     let event = cc_tests::receive_all(
@@ -728,15 +712,7 @@ async fn a_job_of_a_deleted_schedule_still_ends() {
         .send()
         .await;
     r.problem(404, "schedule_not_found");
-    let st = get(
-        &app,
-        &u,
-        &format!(
-            "/api/v1/schedules/statistics/summary?project_id={}",
-            p["id"]
-        ),
-    )
-    .await;
+    let st = summary(&app, &u, &p["id"]).await;
     assert_eq!(
         (
             st["total_schedules"].as_i64(),
@@ -853,15 +829,7 @@ async fn a_schedule_job_ended_through_the_jobs_api_counts_on_its_schedule() {
     // Completed last: last_error cleared; the failure's error was kept to 1000 characters.
     assert_eq!(now["last_error"], Value::Null);
     assert!(now["last_failure_at"].is_string() && now["last_success_at"].is_string());
-    let st = get(
-        &app,
-        &u,
-        &format!(
-            "/api/v1/schedules/statistics/summary?project_id={}",
-            p["id"]
-        ),
-    )
-    .await;
+    let st = summary(&app, &u, &p["id"]).await;
     assert_eq!(
         (
             st["total_runs"].as_i64(),
@@ -1013,11 +981,6 @@ async fn a_patch_racing_the_dispatcher_never_loses_the_run_count_or_the_new_timi
         let next = Timestamp::parse(s["next_run_at"].as_str().unwrap()).unwrap();
         assert_eq!((next.0.hour(), next.0.minute()), (23, 45), "{s}");
     }
-    let st = get(
-        &app,
-        &u,
-        &format!("/api/v1/schedules/statistics/summary?project_id={pid}"),
-    )
-    .await;
+    let st = summary(&app, &u, pid).await;
     assert_eq!(st["total_runs"].as_u64(), Some(report.runs as u64));
 }

@@ -23,7 +23,7 @@ use crate::domain::schedule::{
 use crate::domain::validate::{DefaultValue as D, EnumValues, FieldError, Fields, Kind, Spec};
 use crate::domain::{Id, Timestamp};
 use crate::store::kinds::SCHEDULES;
-use crate::store::records::{id_of, Cascade, Record, CHECK_BASE};
+use crate::store::records::{id_of, Record, CHECK_BASE};
 use crate::store::schedules::{index, Advance, RunError, Trigger};
 use crate::store::StoreError;
 
@@ -450,21 +450,7 @@ async fn delete_schedule(
     State(state): State<AppState>,
     item: ItemAccess<ScheduleKind>,
 ) -> ApiResult<StatusCode> {
-    match state
-        .store
-        .delete_cascade(
-            &SCHEDULES,
-            item.scope.id(),
-            item.record,
-            None,
-            |_| true,
-            |_| Vec::new(),
-        )
-        .await?
-    {
-        Cascade::Deleted(_) => Ok(StatusCode::NO_CONTENT),
-        Cascade::Gone | Cascade::Refused(_) => Err(ItemAccess::<ScheduleKind>::not_found(item.id)),
-    }
+    super::delete_item(&state, &SCHEDULES, item, None, |_| Vec::new()).await
 }
 
 /// Run a schedule now: its job is created and queued; next_run_at stays (a `once` schedule
