@@ -4,6 +4,7 @@
 //! `secrets` (KMS / Secrets Manager), `api` (axum routers, extractors, problem+json),
 //! `runtime` (config, clients, Lambda glue), `webhooks` (the outbound webhook sender).
 
+pub mod analysis;
 pub mod api;
 pub mod blob;
 pub mod context;
@@ -13,6 +14,7 @@ pub mod github;
 pub mod jobs;
 pub mod live;
 pub mod queue;
+pub mod registries;
 pub mod runtime;
 pub mod secrets;
 pub mod store;

@@ -91,13 +91,18 @@ impl FromRequestParts<AppState> for Caller {
             ));
         }
         // Logout and token revocation are never refused for a full write window.
-        let counts_as_write = matches!(
+        // Routes with a bucket of their own (exports) count every method.
+        let counts_as_write = (matches!(
             parts.method,
             Method::POST | Method::PUT | Method::PATCH | Method::DELETE
-        ) && parts
+        ) || parts
             .extensions
-            .get::<super::ratelimit::Unmetered>()
-            .is_none();
+            .get::<super::ratelimit::UserBucket>()
+            .is_some())
+            && parts
+                .extensions
+                .get::<super::ratelimit::Unmetered>()
+                .is_none();
         let mut caller = Caller::from_token(state, token, counts_as_write).await?;
         caller.bucket = parts
             .extensions

@@ -235,6 +235,11 @@ impl From<crate::github::GitHubError> for ApiError {
                 "github_not_found",
                 "GitHub resource not found",
             ),
+            G::TooLarge(max) => Self::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("Repository archive exceeds {} MB", max >> 20),
+            ),
             G::AuthFailed => Self::new(
                 StatusCode::BAD_GATEWAY,
                 "github_auth_failed",

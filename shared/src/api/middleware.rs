@@ -34,6 +34,12 @@ const EXPOSED_HEADERS: &str =
 const CSP: &str = "default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; img-src 'self' data: https:; font-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'";
 const CSP_CDN: &str = "default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval' https://cdn.jsdelivr.net; style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: https:; font-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'";
 
+/// `/docs` and the HTML export load scripts and styles from the CDN (API.md §0.8).
+fn uses_cdn(path: &str) -> bool {
+    let path = path.trim_end_matches('/');
+    path == "/docs" || (path.starts_with("/api/v1/export/") && path.ends_with("/html"))
+}
+
 /// The client address: API Gateway's source IP on Lambda, the socket peer locally.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientIp(pub String);
@@ -160,7 +166,7 @@ pub async fn edge(State(state): State<AppState>, mut req: Request, next: Next) -
     set(
         headers,
         "content-security-policy",
-        if path == "/docs" { CSP_CDN } else { CSP },
+        if uses_cdn(&path) { CSP_CDN } else { CSP },
     );
     set(
         headers,

@@ -90,6 +90,7 @@ pub const GROUPS: &[(&str, GroupRoutes)] = &[
     ("api-rate-limits", routes::rate_limits::routes),
     ("api-webhooks", routes::webhooks::routes),
     ("api-schedules", routes::schedules::routes),
+    ("api-export", routes::export::routes),
     ("webhook-github", routes::webhooks_inbound::routes),
 ];
 

@@ -155,8 +155,17 @@ impl Blobs {
 
     /// A presigned GET that downloads as `filename`.
     pub async fn presign_get(&self, key: &str, filename: &str) -> Result<String, BlobError> {
-        let cfg =
-            PresigningConfig::expires_in(PRESIGN_TTL).map_err(|e| BlobError::S3(e.to_string()))?;
+        self.presign_get_for(key, filename, PRESIGN_TTL).await
+    }
+
+    /// `presign_get` valid for `ttl`.
+    pub async fn presign_get_for(
+        &self,
+        key: &str,
+        filename: &str,
+        ttl: Duration,
+    ) -> Result<String, BlobError> {
+        let cfg = PresigningConfig::expires_in(ttl).map_err(|e| BlobError::S3(e.to_string()))?;
         let safe: String = filename
             .chars()
             .map(|c| if c == '"' || c.is_control() { '_' } else { c })

@@ -107,6 +107,12 @@ pub fn linked_items(
             .filter_map(Value::as_u64)
             .map(|id| ("repository_ids", "REPO", id))
             .collect(),
+        JobType::Export => p
+            .get("analysis_id")
+            .and_then(Value::as_u64)
+            .map(|id| ("analysis_id", "ANLY", id))
+            .into_iter()
+            .collect(),
         _ => Vec::new(),
     }
 }

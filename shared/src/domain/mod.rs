@@ -1,7 +1,9 @@
 //! Entities, value types and pure rules. Nothing here performs I/O.
 
+pub mod analysis;
 pub mod auth;
 pub mod delivery;
+pub mod export;
 pub mod github_event;
 pub mod ids;
 pub mod jobs;

@@ -62,6 +62,9 @@ pub enum GitHubError {
     /// A stored token could not be opened (KMS): ours, not GitHub's → 500.
     #[error("stored GitHub token could not be decrypted: {0}")]
     Token(String),
+    /// A download larger than the caller's cap → 413 payload_too_large.
+    #[error("GitHub archive exceeds {0} bytes")]
+    TooLarge(usize),
 }
 
 /// A GitHub credential (or none) and its fingerprint, which keys everything GitHub ties to a
@@ -427,6 +430,104 @@ impl GitHub {
             snap.as_ref(),
             now,
         ))
+    }
+
+    /// A binary download (an archive) of at most `max` bytes. GitHub answers archive requests
+    /// with a redirect to its download host; exactly one redirect is followed, without the
+    /// token (the target URL carries its own short-lived one), to the API host or, for the
+    /// public API, to `codeload.github.com` only.
+    pub async fn download(
+        &self,
+        path: &str,
+        token: &Token,
+        max: usize,
+    ) -> Result<Vec<u8>, GitHubError> {
+        let now = Timestamp::now().unix();
+        if let Some(wait) = self.known_exhausted(token, now) {
+            return Err(GitHubError::RateLimited { retry_after: wait });
+        }
+        let mut uri = self.uri(path)?;
+        let mut authorized = true;
+        for _ in 0..2 {
+            let mut builder = http::Request::builder()
+                .method(Method::GET)
+                .uri(uri.clone())
+                .header("x-github-api-version", "2022-11-28");
+            if let (true, Some(secret)) = (authorized, &token.secret) {
+                let mut v = HeaderValue::from_str(&format!("Bearer {secret}"))
+                    .map_err(|_| GitHubError::AuthFailed)?;
+                v.set_sensitive(true);
+                builder = builder.header(http::header::AUTHORIZATION, v);
+            }
+            let request = self
+                .inner
+                .octo
+                .build_request::<Value>(builder, None)
+                .map_err(|e| GitHubError::Upstream(e.to_string()))?;
+            self.inner
+                .calls
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let response = self
+                .inner
+                .octo
+                .execute(request)
+                .await
+                .map_err(|e| GitHubError::Upstream(e.to_string()))?;
+            let (parts, mut body) = response.into_parts();
+            let snap = RateSnapshot::from_headers(&parts.headers);
+            if let Some(s) = &snap {
+                self.remember(token, s.clone());
+            }
+            let status = parts.status;
+            if status.is_redirection() {
+                let target = header(&parts.headers, "location")
+                    .ok_or_else(|| GitHubError::Upstream("redirect without Location".into()))?;
+                uri = self.download_target(&target)?;
+                authorized = false;
+                continue;
+            }
+            let mut bytes = Vec::new();
+            while let Some(frame) = body.frame().await {
+                let frame = frame.map_err(|e| GitHubError::Upstream(e.to_string()))?;
+                if let Some(chunk) = frame.data_ref() {
+                    if bytes.len() + chunk.len() > max {
+                        return Err(GitHubError::TooLarge(max));
+                    }
+                    bytes.extend_from_slice(chunk);
+                }
+            }
+            if status.is_success() {
+                return Ok(bytes);
+            }
+            return Err(map_error(
+                status,
+                &parts.headers,
+                &bytes,
+                snap.as_ref(),
+                now,
+            ));
+        }
+        Err(GitHubError::Upstream("too many redirects".into()))
+    }
+
+    fn download_target(&self, target: &str) -> Result<Uri, GitHubError> {
+        let uri: Uri = target
+            .parse()
+            .map_err(|_| GitHubError::Upstream(format!("bad redirect target {target}")))?;
+        let base_host = self.inner.base.host();
+        let allowed = match uri.host() {
+            None => return self.uri(target),
+            Some(h) => {
+                Some(h) == base_host
+                    || (base_host == Some("api.github.com") && h == "codeload.github.com")
+            }
+        };
+        if !allowed || uri.scheme_str() != self.inner.base.scheme_str() {
+            return Err(GitHubError::Upstream(format!(
+                "GitHub redirected to another host ({target}); not followed"
+            )));
+        }
+        Ok(uri)
     }
 
     /// GET of one JSON document (no revalidation).

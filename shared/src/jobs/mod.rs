@@ -3,7 +3,9 @@
 //! visibility, lease takeover after a crash, re-delay of messages not yet due), the dead-letter
 //! handler, and one work function per job type.
 
+pub mod analysis;
 pub mod dispatcher;
+pub mod export;
 pub mod github_event;
 pub mod maintenance;
 pub mod nightly;
@@ -29,6 +31,8 @@ pub struct JobState {
     pub github: crate::github::GitHub,
     /// Outbound webhook deliveries: the SSRF-guarded client and the secret opener.
     pub webhooks: crate::webhooks::Webhooks,
+    /// Package registries (latest versions for analyses).
+    pub registries: crate::registries::Registries,
     /// How long a claim holds a job without a checkpoint (longer than the function timeout).
     pub lease_secs: i64,
 }
@@ -51,6 +55,8 @@ impl JobState {
                 crate::webhooks::send::Sender::new(app.config.webhook_allow_private_targets),
                 app.sealer.clone(),
             ),
+            registries: crate::registries::Registries::new(app.config.registries.clone())
+                .expect("the registry client builds"),
             lease_secs: DEFAULT_LEASE_SECS,
         }
     }
@@ -68,6 +74,8 @@ impl JobState {
                 crate::webhooks::send::Sender::new(config.webhook_allow_private_targets),
                 sealer,
             ),
+            registries: crate::registries::Registries::new(config.registries.clone())
+                .map_err(crate::github::GitHubError::Upstream)?,
             live: crate::live::Live::new(
                 store.clone(),
                 config.websocket_management_url.as_deref(),

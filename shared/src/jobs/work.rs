@@ -1,5 +1,5 @@
-//! Work functions per job type. batch_import, repository_sync and webhook_delivery run for real; the types whose work arrives with
-//! later issues fail at once with a clear, non-retryable error.
+//! Work functions per job type (`work_for` is the one table from type to work). research
+//! arrives with a later issue and fails at once with a clear, non-retryable error.
 
 use std::sync::Arc;
 
@@ -22,6 +22,12 @@ pub fn work_for(job_type: JobType) -> Work {
         JobType::BatchImport => Arc::new(|run| Box::pin(batch_import(run))),
         JobType::RepositorySync => Arc::new(|run| Box::pin(repository_sync(run))),
         JobType::WebhookDelivery => Arc::new(|run| Box::pin(webhook_delivery(run))),
+        JobType::Analysis => Arc::new(|run| Box::pin(crate::analysis::run_job(run))),
+        JobType::BatchAnalysis | JobType::ScheduledAnalysis => {
+            Arc::new(|run| Box::pin(super::analysis::run_batch(run)))
+        }
+        JobType::Export => Arc::new(|run| Box::pin(super::export::run_export(run))),
+        JobType::BatchExport => Arc::new(|run| Box::pin(super::export::run_batch_export(run))),
         other => Arc::new(move |_| {
             Box::pin(async move {
                 Err(JobError::Fatal(format!(

@@ -49,6 +49,8 @@ pub struct Config {
     /// GITHUB_WEBHOOK_SECRET: the server's key for inbound GitHub deliveries (API.md §10.1),
     /// tried beside the secrets of the webhook configs bound to the repository.
     pub github_webhook_secret: Option<String>,
+    /// REGISTRY_*_URL (API.md §0.9): where package registries are reached.
+    pub registries: crate::registries::RegistryUrls,
 }
 
 pub const DEFAULT_CORS_ORIGINS: [&str; 2] = ["http://localhost:3000", "http://localhost:5173"];
@@ -126,6 +128,7 @@ impl Config {
                 .unwrap_or_else(|| crate::github::DEFAULT_API_URL.into()),
             github_token: optional("GITHUB_TOKEN"),
             github_webhook_secret: optional("GITHUB_WEBHOOK_SECRET"),
+            registries: crate::registries::RegistryUrls::from_lookup(&lookup),
         })
     }
 }

@@ -76,6 +76,27 @@ fn ending(
 }
 
 use super::live::listeners_value;
+
+/// The export.complete event of a completed export or batch_export job: the job, its format,
+/// analyses and size (the download URL expires; clients fetch the job for a fresh one).
+fn export_complete(done: &Record) -> Option<Value> {
+    let job_type = done.get("job_type").and_then(Value::as_str)?;
+    if !matches!(job_type, "export" | "batch_export") || status_of(done) != JobStatus::Completed {
+        return None;
+    }
+    let result = done.get("result").cloned().unwrap_or(Value::Null);
+    let params = done.get("parameters").cloned().unwrap_or(Value::Null);
+    Some(serde_json::json!({
+        "job_id": done.get("id").cloned().unwrap_or(Value::Null),
+        "job_type": job_type,
+        "format": result.get("format").cloned().unwrap_or(Value::Null),
+        "analysis_id": params.get("analysis_id").cloned().unwrap_or(Value::Null),
+        "analysis_ids": params.get("analysis_ids").cloned().unwrap_or(Value::Null),
+        "size_bytes": result.get("size_bytes").cloned().unwrap_or(Value::Null),
+        "completed_items": result.get("completed_items").cloned().unwrap_or(Value::Null),
+        "failed_items": result.get("failed_items").cloned().unwrap_or(Value::Null),
+    }))
+}
 use crate::domain::validate::EnumValues;
 
 /// The job as a worker leaves it: completed with its result, or failed with its error.
@@ -320,6 +341,15 @@ impl Store {
                 == Some(JobType::WebhookDelivery.as_str());
             if !is_delivery {
                 emit(&mut items, &self.table, pid, event, job_out(&done))?;
+            }
+            if let Some(data) = export_complete(&done) {
+                emit(
+                    &mut items,
+                    &self.table,
+                    pid,
+                    EventType::ExportComplete,
+                    data,
+                )?;
             }
             let schedule_at = items.len();
             items.extend(schedule);

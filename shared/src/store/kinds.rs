@@ -75,3 +75,24 @@ pub const SCHEDULES: RecordType = RecordType {
 pub const SCHEDULE_RUNS: &str = "schedules.runs";
 pub const SCHEDULE_SUCCESSES: &str = "schedules.successes";
 pub const SCHEDULE_FAILURES: &str = "schedules.failures";
+
+/// Analyses (API.md §20): counted, with their dependency, technology, gap and outdated counts
+/// summed into STATS (hidden integer fields kept on the record), so
+/// GET /projects/analysis/statistics is one read. Distinct projects are counted through
+/// `ANLYPROJ#` markers (`store::analyses`).
+pub const ANALYSES: RecordType = RecordType {
+    prefix: "ANLY",
+    unique_field: None,
+    counter: "analyses",
+    breakdowns: &[],
+    sums: &[
+        ("dependency_count", "analyses.dependencies"),
+        ("technology_count", "analyses.technologies"),
+        ("gap_count", "analyses.gaps"),
+        ("critical_gap_count", "analyses.gaps.critical"),
+        ("high_gap_count", "analyses.gaps.high"),
+        ("outdated_count", "analyses.outdated"),
+    ],
+};
+/// Distinct analyzed projects (`owner/name` or archive hash).
+pub const ANALYSIS_PROJECTS: &str = "analyses.projects";

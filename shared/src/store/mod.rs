@@ -1,6 +1,7 @@
 //! The DynamoDB single-table adapter: keys, item ⇄ entity mapping, transactions (with the
 //! request's rate charge and bounded retry of `TransactionConflict`), batch reads, pagination.
 
+pub mod analyses;
 pub mod github;
 pub mod jobs;
 pub mod keys;
@@ -337,6 +338,61 @@ impl Store {
         Ok(found)
     }
 
+    /// The ids among `ids` whose item (`key(id)`) does not exist: a keys-only BatchGetItem per
+    /// 100 (existence checks read no attributes).
+    pub async fn missing_keys(
+        &self,
+        ids: &[crate::domain::Id],
+        key: impl Fn(crate::domain::Id) -> Key,
+    ) -> Result<Vec<crate::domain::Id>, StoreError> {
+        let mut missing = Vec::new();
+        for chunk in ids.chunks(100) {
+            let mut keys: Vec<Key> = chunk.iter().map(|id| key(*id)).collect();
+            keys.dedup();
+            let mut pending: Vec<Item> = keys.iter().map(Key::to_item).collect();
+            let mut found = std::collections::HashSet::new();
+            let mut attempt = 0;
+            while !pending.is_empty() {
+                let req = KeysAndAttributes::builder()
+                    .set_keys(Some(pending))
+                    .projection_expression("pk, sk")
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| StoreError::Other(e.to_string()))?;
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, req)
+                    .send()
+                    .await
+                    .map_err(classify)?;
+                for item in out
+                    .responses
+                    .unwrap_or_default()
+                    .remove(&self.table)
+                    .unwrap_or_default()
+                {
+                    found.extend(Key::of_item(&item));
+                }
+                pending = out
+                    .unprocessed_keys
+                    .unwrap_or_default()
+                    .remove(&self.table)
+                    .map(|ka| ka.keys)
+                    .unwrap_or_default();
+                if !pending.is_empty() {
+                    attempt += 1;
+                    if attempt > 8 {
+                        return Err(StoreError::Unavailable("unprocessed keys".into()));
+                    }
+                    backoff(attempt).await;
+                }
+            }
+            missing.extend(chunk.iter().filter(|id| !found.contains(&key(**id))));
+        }
+        Ok(missing)
+    }
+
     /// Runs a Query to the end (or until `limit` items), page by page.
     pub async fn paginate(
         &self,
@@ -402,23 +458,41 @@ impl Store {
         self.paginate(q, limit).await
     }
 
+    /// Puts whole items 25 at a time (no conditions), retrying unprocessed ones: caches.
+    pub async fn batch_put(&self, items: Vec<Item>) -> Result<(), StoreError> {
+        use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+        let mut requests = Vec::with_capacity(items.len());
+        for item in items {
+            let put = PutRequest::builder()
+                .set_item(Some(item))
+                .build()
+                .map_err(|e| StoreError::Other(e.to_string()))?;
+            requests.push(WriteRequest::builder().put_request(put).build());
+        }
+        self.batch_write(requests).await
+    }
+
     /// Deletes keys 25 at a time, retrying unprocessed ones.
     pub async fn batch_delete(&self, keys: &[Key]) -> Result<(), StoreError> {
         use aws_sdk_dynamodb::types::{DeleteRequest, WriteRequest};
-        for chunk in keys.chunks(25) {
-            let mut pending: Vec<WriteRequest> = chunk
-                .iter()
-                .map(|k| {
-                    WriteRequest::builder()
-                        .delete_request(
-                            DeleteRequest::builder()
-                                .set_key(Some(k.to_item()))
-                                .build()
-                                .expect("key is set"),
-                        )
-                        .build()
-                })
-                .collect();
+        let mut requests = Vec::with_capacity(keys.len());
+        for k in keys {
+            let delete = DeleteRequest::builder()
+                .set_key(Some(k.to_item()))
+                .build()
+                .map_err(|e| StoreError::Other(e.to_string()))?;
+            requests.push(WriteRequest::builder().delete_request(delete).build());
+        }
+        self.batch_write(requests).await
+    }
+
+    /// BatchWriteItem 25 requests at a time, retrying unprocessed ones with back-off.
+    async fn batch_write(
+        &self,
+        requests: Vec<aws_sdk_dynamodb::types::WriteRequest>,
+    ) -> Result<(), StoreError> {
+        for chunk in requests.chunks(25) {
+            let mut pending = chunk.to_vec();
             let mut attempt = 0;
             while !pending.is_empty() {
                 let out = self
@@ -436,7 +510,7 @@ impl Store {
                 if !pending.is_empty() {
                     attempt += 1;
                     if attempt > 8 {
-                        return Err(StoreError::Unavailable("unprocessed deletes".into()));
+                        return Err(StoreError::Unavailable("unprocessed writes".into()));
                     }
                     backoff(attempt).await;
                 }

@@ -389,7 +389,7 @@ impl Store {
             if let Some(id) = super::records::pointed_id(&key.sk) {
                 page.pointers.push(keys::pointer(id));
             }
-            for k in ["pending_key", "result_key"] {
+            for k in ["pending_key", "result_key", "body_key"] {
                 page.objects.extend(super::attr_s(&item, k));
             }
             if let Some(AttributeValue::L(docs)) = item.get("uploaded_documents") {

@@ -54,6 +54,8 @@ pub const LOGIN: Bucket = Bucket::per_minute("login", 10);
 pub const REFRESH: Bucket = Bucket::per_minute("refresh", 20);
 /// `POST /export/batch` and `POST /batch/export` share one per-user bucket (API.md §0.7).
 pub const EXPORT: Bucket = Bucket::per_minute("export", 5);
+/// `GET /export/{id}/<format>`: one bucket for the five formats, per user.
+pub const EXPORT_DOWNLOAD: Bucket = Bucket::per_minute("export-download", 10);
 /// WebSocket `$connect` (job progress): per user, refused ones counted too. A client that
 /// follows a few jobs, or reconnects after drops, stays far below; a reconnect loop does not.
 pub const WS_CONNECT: Bucket = Bucket::per_minute("ws-connect", 60);

@@ -310,7 +310,7 @@ impl Resolve for CheckedResolver {
 
 /// TLS for receivers: rustls on aws-lc-rs (the provider the AWS SDK already brings), the
 /// webpki-roots trust anchors compiled in, HTTP/1.1 only.
-fn tls_config() -> Result<rustls::ClientConfig, String> {
+pub(crate) fn tls_config() -> Result<rustls::ClientConfig, String> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),

@@ -22,7 +22,7 @@ use crate::domain::jobs::{
 };
 use crate::domain::validate::{DefaultValue, EnumValues, Kind, Spec};
 use crate::domain::Id;
-use crate::store::kinds::{JOBS, REPOSITORIES};
+use crate::store::kinds::{ANALYSES, JOBS, REPOSITORIES};
 use crate::store::records::Record;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -248,7 +248,7 @@ impl utoipa::PartialSchema for BatchImport {
 }
 impl ToSchema for BatchImport {}
 
-async fn create_and_dispatch(
+pub(crate) async fn create_and_dispatch(
     state: &AppState,
     scope: ProjectAccess,
     job_type: JobType,
@@ -351,17 +351,10 @@ async fn batch_export(
         ));
     }
     let scope = scope.resolve(&state, body_pid, &[]).await?;
-    // Analyses arrive with the analysis issue: until then none exists.
-    let keys: Vec<_> = ids
-        .iter()
-        .map(|id| crate::store::keys::item(scope.id(), "ANALYSIS", *id))
-        .collect();
-    let found = state.store.batch_get(&keys).await?;
-    let missing: Vec<Id> = ids
-        .iter()
-        .copied()
-        .filter(|id| !found.contains_key(&crate::store::keys::item(scope.id(), "ANALYSIS", *id)))
-        .collect();
+    let missing = state
+        .store
+        .missing_keys(&ids, |id| ANALYSES.key(scope.id(), id))
+        .await?;
     if !missing.is_empty() {
         return Err(ApiError::bad_request(
             "analyses_not_found",

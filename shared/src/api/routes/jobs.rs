@@ -358,7 +358,37 @@ pub(crate) async fn full_job(state: &AppState, job: &Record) -> ApiResult<Value>
             ),
         }
     }
+    fresh_urls(state, &mut out["result"]).await?;
     Ok(out)
+}
+
+/// Export results name their files in S3 (`file_key`, `download_key`): each read presigns them
+/// again (1 h, API.md §7), so a stored URL never expires on a client.
+async fn fresh_urls(state: &AppState, result: &mut Value) -> ApiResult<()> {
+    for (key_field, url_field, name_field) in [
+        ("file_key", "file_url", "filename"),
+        ("download_key", "download_url", ""),
+    ] {
+        let Some(key) = result
+            .get(key_field)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+        else {
+            continue;
+        };
+        let name = result
+            .get(name_field)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .unwrap_or_else(|| key.rsplit('/').next().unwrap_or("export").to_string());
+        let url = state
+            .blobs
+            .presign_get_for(&key, &name, crate::jobs::export::URL_TTL)
+            .await?;
+        result[url_field] = Value::from(url);
+        result["expires_at"] = Value::from(crate::jobs::export::expires_at());
+    }
+    Ok(())
 }
 
 fn terminal(id: Id, status: JobStatus) -> ApiError {

@@ -1,8 +1,10 @@
 //! One module per route group.
 
+pub mod analysis;
 pub mod auth;
 pub mod batch;
 pub mod dashboard;
+pub mod export;
 pub mod github;
 pub mod jobs;
 pub mod meta;

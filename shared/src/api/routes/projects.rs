@@ -1,4 +1,5 @@
-//! `/api/v1/projects` (API.md §2 without analysis): CRUD, stats, members.
+//! `/api/v1/projects` (API.md §2): CRUD, stats, members; the analysis routes (`analysis.rs`)
+//! are served with them.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -32,6 +33,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(project_stats))
         .routes(routes!(list_members, add_member))
         .routes(routes!(remove_member))
+        .merge(super::analysis::routes())
 }
 
 #[derive(Debug, Serialize, ToSchema)]
