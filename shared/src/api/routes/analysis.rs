@@ -64,14 +64,30 @@ const ANALYZE: &[Spec] = &[
     Spec::opt("ref", REF),
     Spec::opt("use_cache", Kind::Bool),
 ];
-crate::record_schema!(
-    /// A tracked repository (`repository_id`) or a GitHub repository (`repo`), at `ref` (the
-    /// default branch if absent); exactly one source.
-    pub AnalyzeRequest: Create = &[ANALYZE, PROJECT_ID]
-);
+/// A tracked repository (`repository_id`) or a GitHub repository (`repo`), at `ref` (the
+/// default branch if absent); exactly one source.
+pub struct AnalyzeRequest;
+impl utoipa::PartialSchema for AnalyzeRequest {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use crate::domain::schema::{kind_schema, object, one_non_null, Mode};
+        let sources: Vec<_> = ANALYZE[..2]
+            .iter()
+            .map(|s| (s.name, kind_schema(&s.kind, false)))
+            .collect();
+        let all: utoipa::openapi::schema::Schema = utoipa::openapi::schema::AllOfBuilder::new()
+            .item(object(&[ANALYZE, PROJECT_ID], Mode::Create))
+            .item(one_non_null(&sources))
+            .description(Some("Exactly one of repository_id, repo (non-null)"))
+            .build()
+            .into();
+        utoipa::openapi::RefOr::T(all)
+    }
+}
+impl ToSchema for AnalyzeRequest {}
 
-/// The multipart form of an upload (§2.1).
-#[derive(ToSchema)]
+/// The multipart form of an upload (§2.1): these fields only.
+#[derive(ToSchema, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub struct AnalyzeUpload {
     /// .zip, .tar.gz or .tgz, at most 5 MB
@@ -79,6 +95,8 @@ pub struct AnalyzeUpload {
     file: Vec<u8>,
     /// true (default) or false
     use_cache: Option<bool>,
+    /// 0 = absent
+    #[schema(value_type = Option<i64>, minimum = 0.0, maximum = 9007199254740991.0)]
     project_id: Option<Id>,
 }
 
@@ -158,7 +176,13 @@ async fn read_form(mut form: Multipart) -> ApiResult<Request_> {
         }
     }
     let mut errors = Vec::new();
-    let use_cache = match texts.get("use_cache").and_then(Value::as_str) {
+    // A form sends null as the text `null` (or an empty field): absent.
+    let absent = |v: &&str| !v.is_empty() && *v != "null";
+    let use_cache = match texts
+        .get("use_cache")
+        .and_then(Value::as_str)
+        .filter(absent)
+    {
         None => true,
         Some(v) => match v.to_ascii_lowercase().as_str() {
             "true" | "1" | "yes" | "on" => true,
@@ -184,8 +208,12 @@ async fn read_form(mut form: Multipart) -> ApiResult<Request_> {
             "String should have 1 to 255 characters",
         ));
     }
-    let project = match texts.get("project_id").and_then(Value::as_str) {
-        None | Some("") | Some("0") => None,
+    let project = match texts
+        .get("project_id")
+        .and_then(Value::as_str)
+        .filter(absent)
+    {
+        None | Some("0") => None,
         Some(v) => match v.parse::<Id>() {
             Ok(id) if id <= crate::domain::ids::MAX_ID => Some(id),
             _ => {

@@ -293,8 +293,11 @@ async fn formats(_caller: crate::api::auth::Caller) -> Json<Formats> {
     })
 }
 
+/// format: read as text, so a string that is no format is 400 invalid_format (as on
+/// `POST /batch/export`); the document lists the formats.
 const BATCH_QUERY: &[Spec] = &[Spec::opt("format", Kind::Str { min: 1, max: 50 })];
-crate::query_params!(pub BatchQuery [BATCH_QUERY]);
+const BATCH_QUERY_DOC: &[Spec] = &[Spec::opt("format", Kind::Enum(EXPORT_FORMATS))];
+crate::query_params!(pub BatchQuery [BATCH_QUERY_DOC]);
 
 #[derive(Serialize, ToSchema)]
 pub struct BatchAccepted {
