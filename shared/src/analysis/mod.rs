@@ -162,38 +162,58 @@ impl From<LoadError> for crate::api::error::ApiError {
     }
 }
 
-/// The GitHub target of a repository of the project (its token per §11), or None if the
-/// project has no such repository.
+/// Why a GitHub target could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    GitHub(#[from] GitHubError),
+}
+
+impl From<TargetError> for JobError {
+    fn from(e: TargetError) -> Self {
+        match e {
+            TargetError::Store(e) => e.into(),
+            TargetError::GitHub(e) => e.into(),
+        }
+    }
+}
+
+impl From<TargetError> for crate::api::error::ApiError {
+    fn from(e: TargetError) -> Self {
+        match e {
+            TargetError::Store(e) => e.into(),
+            TargetError::GitHub(e) => e.into(),
+        }
+    }
+}
+
+/// The GitHub target of repository `rid` of project `pid` (its own token, else the project's
+/// `project_token`, §11), or None if the project has no such repository. One GetItem.
 pub async fn repository_target(
-    state: &JobState,
+    store: &Store,
+    github: &GitHub,
     pid: Id,
     rid: Id,
     git_ref: Option<String>,
-) -> Result<Option<GitHubTarget>, JobError> {
-    let (repo_key, project_key) = (REPOSITORIES.key(pid, rid), crate::store::keys::project(pid));
-    let mut found = state
-        .store
-        .batch_get(&[repo_key.clone(), project_key.clone()])
-        .await?;
-    let Some(repo) = found.remove(&repo_key) else {
+    project_token: Option<&str>,
+) -> Result<Option<GitHubTarget>, TargetError> {
+    let Some(item) = store.get(&REPOSITORIES.key(pid, rid)).await? else {
         return Ok(None);
     };
-    let repo = record_of(repo)?;
-    let project_token = found
-        .get(&project_key)
-        .and_then(|p| crate::store::attr_s(p, "github_token_enc"));
+    let repo = record_of(item)?;
     let text = |k: &str| {
         repo.get(k)
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_string()
     };
-    let token = state
-        .github
+    let token = github
         .token_for(
             pid,
             repo.get("access_token_enc").and_then(Value::as_str),
-            project_token.as_deref(),
+            project_token,
         )
         .await?;
     Ok(Some(GitHubTarget {
@@ -202,6 +222,40 @@ pub async fn repository_target(
         repository_id: Some(rid),
         git_ref,
     }))
+}
+
+/// The GitHub target of a job's repository or GitHub source (the project's token read here).
+async fn github_target(
+    state: &JobState,
+    pid: Id,
+    source: &Source,
+) -> Result<GitHubTarget, JobError> {
+    let project = state.store.get(&crate::store::keys::project(pid)).await?;
+    let sealed = project.and_then(|i| crate::store::attr_s(&i, "github_token_enc"));
+    match source {
+        Source::Repository { id, git_ref } => repository_target(
+            &state.store,
+            &state.github,
+            pid,
+            *id,
+            git_ref.clone(),
+            sealed.as_deref(),
+        )
+        .await?
+        .ok_or_else(|| JobError::Fatal(format!("Repository {id} not found"))),
+        Source::GitHub { repo, git_ref } => {
+            let Some((owner, name)) = repo.split_once('/') else {
+                return Err(JobError::Fatal(format!("Invalid repo '{repo}'")));
+            };
+            Ok(GitHubTarget {
+                repo: RepoName::new(owner, name),
+                token: state.github.token_for(pid, None, sealed.as_deref()).await?,
+                repository_id: None,
+                git_ref: git_ref.clone(),
+            })
+        }
+        Source::Upload { key } => Err(JobError::Fatal(format!("Upload {key} is no GitHub source"))),
+    }
 }
 
 /// Where an analysis comes from, as a job's parameters name it.
@@ -273,6 +327,9 @@ pub async fn analyze_source(
             None => Ok(()),
         }
     };
+    if let Some(done) = state.store.analysis_of_origin(pid, origin).await? {
+        return Ok(done);
+    }
     let (bytes, (source, path, identity), sha) = match source {
         Source::Upload { key } => {
             // A job names only its own project's uploads.
@@ -295,27 +352,7 @@ pub async fn analyze_source(
             (bytes, upload_source(&sha), sha)
         }
         Source::Repository { .. } | Source::GitHub { .. } => {
-            let target = match source {
-                Source::Repository { id, git_ref } => {
-                    repository_target(state, pid, *id, git_ref.clone())
-                        .await?
-                        .ok_or_else(|| JobError::Fatal(format!("Repository {id} not found")))?
-                }
-                Source::GitHub { repo, git_ref } => {
-                    let Some((owner, name)) = repo.split_once('/') else {
-                        return Err(JobError::Fatal(format!("Invalid repo '{repo}'")));
-                    };
-                    let project = state.store.get(&crate::store::keys::project(pid)).await?;
-                    let sealed = project.and_then(|i| crate::store::attr_s(&i, "github_token_enc"));
-                    GitHubTarget {
-                        repo: RepoName::new(owner, name),
-                        token: state.github.token_for(pid, None, sealed.as_deref()).await?,
-                        repository_id: None,
-                        git_ref: git_ref.clone(),
-                    }
-                }
-                Source::Upload { .. } => unreachable!("handled above"),
-            };
+            let target = github_target(state, pid, source).await?;
             let sha = match known_sha {
                 Some(s) if s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit()) => {
                     s.to_ascii_lowercase()

@@ -100,6 +100,23 @@ impl Store {
             .map(|id| id as Id))
     }
 
+    /// The analysis job `origin` saved, if it did (`(id, project_path)`): a job run again skips
+    /// what its earlier attempt finished.
+    pub async fn analysis_of_origin(
+        &self,
+        pid: Id,
+        origin: &str,
+    ) -> Result<Option<(Id, String)>, StoreError> {
+        let Some(marker) = self.get(&job_marker(pid, origin)).await? else {
+            return Ok(None);
+        };
+        let id = super::attr_n(&marker, "analysis_id").unwrap_or_default() as Id;
+        Ok(self.get(&ANALYSES.key(pid, id)).await?.map(|item| {
+            let path = super::attr_s(&item, "project_path").unwrap_or_default();
+            (id, path)
+        }))
+    }
+
     /// Saves an analysis once per job: the record with its pointer and STATS sums, the cache,
     /// job and distinct-project markers and the `analysis.complete` event, in one transaction.
     /// A job that saved before gets that analysis back (`Ok(false, record)`).

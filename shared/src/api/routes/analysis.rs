@@ -27,8 +27,7 @@ use crate::domain::validate::{Kind, Spec};
 use crate::domain::Id;
 use crate::github::repos::RepoName;
 use crate::store::analyses::cache_key;
-use crate::store::kinds::{ANALYSES, ANALYSIS_PROJECTS, REPOSITORIES};
-use crate::store::records::record_of;
+use crate::store::kinds::{ANALYSES, ANALYSIS_PROJECTS};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -347,31 +346,16 @@ async fn repository(
     rid: Id,
     git_ref: Option<String>,
 ) -> ApiResult<GitHubTarget> {
-    let pid = access.id();
-    let Some(item) = state.store.get(&REPOSITORIES.key(pid, rid)).await? else {
-        return Err(ApiError::not_found("repository", "Repository", rid));
-    };
-    let repo = record_of(item)?;
-    let text = |k: &str| {
-        repo.get(k)
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string()
-    };
-    let token = state
-        .github
-        .token_for(
-            pid,
-            repo.get("access_token_enc").and_then(Value::as_str),
-            access.project.github_token_enc.as_deref(),
-        )
-        .await?;
-    Ok(GitHubTarget {
-        repo: RepoName::new(text("owner"), text("name")),
-        token,
-        repository_id: Some(rid),
+    analysis::repository_target(
+        &state.store,
+        &state.github,
+        access.id(),
+        rid,
         git_ref,
-    })
+        access.project.github_token_enc.as_deref(),
+    )
+    .await?
+    .ok_or_else(|| ApiError::not_found("repository", "Repository", rid))
 }
 
 /// A GitHub source: the ref resolved to its commit (one GitHub call), the cache read (one

@@ -1106,3 +1106,92 @@ fn examine_uses_root_manifests_only() {
     );
     assert_eq!(ex.code_metrics.total_files, 2);
 }
+
+/// Measurement for the issue note (run in release):
+/// `cargo test --release -p commandcenter --lib -- --ignored --nocapture measure_5mb_archive`.
+/// A realistic 5 MB tar.gz (Python, JavaScript, Go sources with manifests): time of the whole
+/// examination and the process's peak resident memory (VmHWM) before and after.
+#[test]
+#[ignore]
+fn measure_5mb_archive() {
+    fn vm_hwm_kib() -> u64 {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmHWM:"))
+                    .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+            })
+            .unwrap_or(0)
+    }
+    // Varied text so gzip compresses it like real code (~4-6x).
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut word = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        format!("w{:x}", seed % 100_000)
+    };
+    let mut files: Vec<(String, Vec<u8>)> = vec![
+        ("proj/package.json".into(), br#"{"dependencies":{"react":"^18.2.0","express":"4.18.2"},"devDependencies":{"vite":"5.0.0"}}"#.to_vec()),
+        ("proj/requirements.txt".into(), b"django==4.2.1\nrequests>=2.31\nnumpy\n".to_vec()),
+        ("proj/go.mod".into(), b"module x\n\ngo 1.22\n\nrequire (\n  github.com/gin-gonic/gin v1.9.1\n)\n".to_vec()),
+    ];
+    let mut total = 0usize;
+    let mut i = 0;
+    while total < 26 << 20 {
+        let (path, text) = match i % 3 {
+            0 => {
+                let mut s = String::new();
+                for f in 0..40 {
+                    s.push_str(&format!("class C{f}:\n    def m{f}(self, {}, {}):\n        if {} and {} or {}:\n            for x in range(10):\n                return {}\n        return None\n\n", word(), word(), word(), word(), word(), word()));
+                }
+                (format!("proj/app/pkg{}/mod{i}.py", i % 50), s)
+            }
+            1 => {
+                let mut s = String::new();
+                for f in 0..60 {
+                    s.push_str(&format!(
+                        "export function f{f}({}) {{\n  return {} + {};\n}}\n\n",
+                        word(),
+                        word(),
+                        word()
+                    ));
+                }
+                (format!("proj/web/src/c{}/m{i}.js", i % 40), s)
+            }
+            _ => {
+                let mut s = String::from("package main\n\n");
+                for f in 0..50 {
+                    s.push_str(&format!(
+                        "func F{f}() int {{\n\treturn len(\"{}\")\n}}\n\n",
+                        word()
+                    ));
+                }
+                (format!("proj/services/s{}/f{i}.go", i % 30), s)
+            }
+        };
+        total += text.len();
+        files.push((path, text.into_bytes()));
+        i += 1;
+    }
+    let entries: Vec<Entry> = files.iter().map(|(n, d)| Entry::File(n, d)).collect();
+    let bytes = tgz_of(&entries);
+    let before = vm_hwm_kib();
+    let started = Instant::now();
+    let ex = examine_archive(&bytes, &Limits::default()).expect("examines");
+    let elapsed = started.elapsed();
+    let after = vm_hwm_kib();
+    println!(
+        "measure: {} files, {:.1} MiB expanded, {:.2} MiB tar.gz; examine {:.0} ms; VmHWM {} → {} KiB; loc {}, functions {:?}",
+        files.len(),
+        total as f64 / 1048576.0,
+        bytes.len() as f64 / 1048576.0,
+        elapsed.as_secs_f64() * 1000.0,
+        before,
+        after,
+        ex.code_metrics.lines_of_code,
+        ex.code_metrics.total_functions,
+    );
+    assert!(ex.code_metrics.total_files as usize >= files.len() - 1);
+}
