@@ -75,6 +75,19 @@ pub struct Token {
     hash: Option<String>,
 }
 
+impl Token {
+    /// The `Authorization` header of this credential (none when anonymous), marked sensitive.
+    fn authorization(&self) -> Result<Option<HeaderValue>, GitHubError> {
+        let Some(secret) = &self.secret else {
+            return Ok(None);
+        };
+        let mut v = HeaderValue::from_str(&format!("Bearer {secret}"))
+            .map_err(|_| GitHubError::AuthFailed)?;
+        v.set_sensitive(true);
+        Ok(Some(v))
+    }
+}
+
 impl std::fmt::Debug for Token {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Token({})", self.fingerprint())
@@ -370,10 +383,7 @@ impl GitHub {
             .uri(self.uri(call.path)?)
             .header(http::header::ACCEPT, "application/vnd.github+json")
             .header("x-github-api-version", "2022-11-28");
-        if let Some(secret) = &token.secret {
-            let mut v = HeaderValue::from_str(&format!("Bearer {secret}"))
-                .map_err(|_| GitHubError::AuthFailed)?;
-            v.set_sensitive(true);
+        if let Some(v) = token.authorization()? {
             builder = builder.header(http::header::AUTHORIZATION, v);
         }
         if let Some(etag) = call.etag {
@@ -453,10 +463,7 @@ impl GitHub {
                 .method(Method::GET)
                 .uri(uri.clone())
                 .header("x-github-api-version", "2022-11-28");
-            if let (true, Some(secret)) = (authorized, &token.secret) {
-                let mut v = HeaderValue::from_str(&format!("Bearer {secret}"))
-                    .map_err(|_| GitHubError::AuthFailed)?;
-                v.set_sensitive(true);
+            if let Some(v) = token.authorization()?.filter(|_| authorized) {
                 builder = builder.header(http::header::AUTHORIZATION, v);
             }
             let request = self

@@ -287,6 +287,15 @@ impl Store {
 
     /// Strongly consistent read of up to 100 keys per call; unprocessed keys are retried.
     pub async fn batch_get(&self, keys: &[Key]) -> Result<HashMap<Key, Item>, StoreError> {
+        self.batch_read(keys, None).await
+    }
+
+    /// `batch_get` reading only `projection` of each item.
+    async fn batch_read(
+        &self,
+        keys: &[Key],
+        projection: Option<&str>,
+    ) -> Result<HashMap<Key, Item>, StoreError> {
         let mut found = HashMap::new();
         let mut unique: Vec<&Key> = Vec::new();
         for k in keys {
@@ -300,6 +309,7 @@ impl Store {
             while !pending.is_empty() {
                 let req = KeysAndAttributes::builder()
                     .set_keys(Some(pending))
+                    .set_projection_expression(projection.map(str::to_string))
                     .consistent_read(true)
                     .build()
                     .map_err(|e| StoreError::Other(e.to_string()))?;
@@ -338,59 +348,20 @@ impl Store {
         Ok(found)
     }
 
-    /// The ids among `ids` whose item (`key(id)`) does not exist: a keys-only BatchGetItem per
-    /// 100 (existence checks read no attributes).
+    /// The ids among `ids` whose item (`key(id)`) does not exist: keys-only BatchGetItems (one per
+    /// 100; existence checks read no attributes).
     pub async fn missing_keys(
         &self,
         ids: &[crate::domain::Id],
         key: impl Fn(crate::domain::Id) -> Key,
     ) -> Result<Vec<crate::domain::Id>, StoreError> {
-        let mut missing = Vec::new();
-        for chunk in ids.chunks(100) {
-            let mut keys: Vec<Key> = chunk.iter().map(|id| key(*id)).collect();
-            keys.dedup();
-            let mut pending: Vec<Item> = keys.iter().map(Key::to_item).collect();
-            let mut found = std::collections::HashSet::new();
-            let mut attempt = 0;
-            while !pending.is_empty() {
-                let req = KeysAndAttributes::builder()
-                    .set_keys(Some(pending))
-                    .projection_expression("pk, sk")
-                    .consistent_read(true)
-                    .build()
-                    .map_err(|e| StoreError::Other(e.to_string()))?;
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, req)
-                    .send()
-                    .await
-                    .map_err(classify)?;
-                for item in out
-                    .responses
-                    .unwrap_or_default()
-                    .remove(&self.table)
-                    .unwrap_or_default()
-                {
-                    found.extend(Key::of_item(&item));
-                }
-                pending = out
-                    .unprocessed_keys
-                    .unwrap_or_default()
-                    .remove(&self.table)
-                    .map(|ka| ka.keys)
-                    .unwrap_or_default();
-                if !pending.is_empty() {
-                    attempt += 1;
-                    if attempt > 8 {
-                        return Err(StoreError::Unavailable("unprocessed keys".into()));
-                    }
-                    backoff(attempt).await;
-                }
-            }
-            missing.extend(chunk.iter().filter(|id| !found.contains(&key(**id))));
-        }
-        Ok(missing)
+        let keys: Vec<Key> = ids.iter().map(|id| key(*id)).collect();
+        let found = self.batch_read(&keys, Some("pk, sk")).await?;
+        Ok(ids
+            .iter()
+            .copied()
+            .filter(|id| !found.contains_key(&key(*id)))
+            .collect())
     }
 
     /// Runs a Query to the end (or until `limit` items), page by page.

@@ -271,7 +271,10 @@ async fn formats(_caller: crate::api::auth::Caller) -> Json<Formats> {
                 "text/csv",
                 "Comma-separated values for spreadsheets and data tools",
                 vec!["Spreadsheet analysis", "Data import", "Custom reporting"],
-                Some(json!({"export_type": CSV_EXPORT_TYPES})),
+                // §13 lists them in this order (combined, the default, last).
+                Some(
+                    json!({"export_type": ["technologies", "dependencies", "metrics", "gaps", "combined"]}),
+                ),
             ),
             f(
                 ExportFormat::Excel,

@@ -277,10 +277,15 @@ pub(crate) async fn insert_job(
     {
         Ok(r) => Ok(r),
         Err(StoreError::Condition(i)) if i >= CHECK_BASE && i - CHECK_BASE < links.len() => {
-            let (param, _, id) = links[i - CHECK_BASE];
+            let (param, prefix, id) = links[i - CHECK_BASE];
+            let kind = if prefix == "ANLY" {
+                "Analysis"
+            } else {
+                "Repository"
+            };
             Err(ApiError::validation(vec![FieldError::value_error(
                 &["body", "parameters", param],
-                format!("Repository {id} not found in this project"),
+                format!("{kind} {id} not found in this project"),
             )]))
         }
         Err(e) => Err(e.into()),

@@ -14,21 +14,9 @@ mod tests;
 pub use archive::{ArchiveError, Limits, Tree, TreeFile};
 use model::Examined;
 
-/// Root manifest names in the order their parsers run (the original's parser order), which is
-/// the order of `dependencies`; a manifest name not listed here comes after, by name.
-const MANIFEST_ORDER: &[&str] = &[
-    "package.json",
-    "requirements.txt",
-    "requirements-dev.txt",
-    "requirements.in",
-    "go.mod",
-    "Cargo.toml",
-    "pom.xml",
-    "build.gradle",
-    "build.gradle.kts",
-    "Gemfile",
-    "composer.json",
-];
+/// Root manifests are read in the order of `manifests::MANIFEST_FILES` (the original's parser
+/// order), which is the order of `dependencies`.
+const MANIFEST_ORDER: &[&str] = &manifests::MANIFEST_FILES;
 
 /// Examines a tree: dependencies of its root manifests (a manifest whose text was not kept
 /// gives none), technologies, code metrics. latest_version is filled in later.
