@@ -578,6 +578,7 @@ impl Req<'_> {
             headers,
             body,
             text,
+            bytes: bytes.to_vec(),
         }
     }
 }
@@ -588,6 +589,8 @@ pub struct Resp {
     pub headers: HeaderMap,
     pub body: Value,
     pub text: String,
+    /// The body as sent (binary exports).
+    pub bytes: Vec<u8>,
 }
 
 impl Resp {

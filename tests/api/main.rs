@@ -1,5 +1,6 @@
 //! Black-box tests of the HTTP API through the real Routers against moto.
 
+mod analysis;
 mod auth;
 mod batch;
 mod conventions;

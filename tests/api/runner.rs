@@ -332,11 +332,13 @@ async fn a_job_that_always_fails_ends_in_the_dlq_and_reads_failed() {
     let id = dispatched(
         &app,
         &u,
-        "export",
-        json!({"analysis_id": 1, "format": "json"}),
+        // batch_export: its parameters name no item that must exist (an export job's
+        // analysis_id must).
+        "batch_export",
+        json!({"analysis_ids": [1], "format": "json"}),
     )
     .await;
-    let q = queue(&app, "export");
+    let q = queue(&app, "batch_export");
     let poison: Work =
         Arc::new(|_| Box::pin(async { Err(JobError::Retryable("always broken".into())) }));
     let sqs = &app.state.aws.sqs;
@@ -344,7 +346,7 @@ async fn a_job_that_always_fails_ends_in_the_dlq_and_reads_failed() {
         let event = receive(&app, &q, &[id]).await;
         assert_eq!(event.records.len(), 1, "delivery {attempt}");
         let handle = event.records[0].receipt_handle.clone().unwrap();
-        let out = handle_batch(&state, JobType::Export, &poison, event).await;
+        let out = handle_batch(&state, JobType::BatchExport, &poison, event).await;
         assert_eq!(out.batch_item_failures.len(), 1);
         // The runner set a back-off; make it visible now instead of waiting.
         sqs.change_message_visibility()
@@ -358,7 +360,7 @@ async fn a_job_that_always_fails_ends_in_the_dlq_and_reads_failed() {
     // The sixth receive moves it to the dead-letter queue.
     let event = receive(&app, &q, &[id]).await;
     assert!(event.records.is_empty(), "redriven after maxReceiveCount");
-    let dlq = q.replace("JobExportQueue", "JobExportDlq");
+    let dlq = q.replace("JobBatchExportQueue", "JobBatchExportDlq");
     let dead = receive(&app, &dlq, &[id]).await;
     assert_eq!(dead.records.len(), 1);
     let out = handle_dead_letters(&state, dead).await;

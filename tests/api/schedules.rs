@@ -413,12 +413,15 @@ async fn enable_recomputes_from_now_and_disable_leaves_the_due_list() {
 
 #[tokio::test]
 async fn a_once_schedule_runs_once_and_its_job_outcome_lands_on_the_schedule() {
-    let app = TestApp::isolated(|_| {}).await;
+    // A GitHub that knows no repository: the analysis job fails (every item fails).
+    let github = wiremock::MockServer::start().await;
+    let github_url = github.uri();
+    let app = TestApp::isolated(|c| c.github_api_url = github_url).await;
     let u = app.user().await;
     let p = app.project(&u, "once").await;
     let pid = &p["id"];
     let ok = schedule(&app, &u, pid, import_body("import once", "once")).await;
-    // analysis jobs fail (the analysis belongs to a later issue): the failure outcome.
+    // The analysis job fails (GitHub 404 for its repository): the failure outcome.
     let bad = schedule(
         &app,
         &u,

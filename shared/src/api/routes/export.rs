@@ -173,7 +173,7 @@ async fn export_csv(
 /// Excel workbook (.xlsx).
 #[utoipa::path(get, path = "/api/v1/export/{analysis_id}/excel", tag = "export", security(("bearer" = [])),
     params(("analysis_id" = i64, Path)),
-    responses((status = 200, content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", body = Vec<u8>, description = "attachment; filename=\"analysis_<id>.xlsx\""),
+    responses((status = 200, content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", body = Workbook, description = "attachment; filename=\"analysis_<id>.xlsx\""),
         (status = 404, description = "analysis_not_found"), (status = 413, description = "export_too_large"),
         (status = 429, description = "rate_limited: 10 per minute per user (all formats)")))]
 async fn export_excel(
@@ -204,6 +204,19 @@ async fn export_json(
     let p = pretty(&query)?;
     download(&state, item, ExportFormat::Json, CsvExportType::Combined, p).await
 }
+
+/// An Excel workbook (binary).
+pub struct Workbook;
+impl utoipa::PartialSchema for Workbook {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary)))
+            .into()
+    }
+}
+impl ToSchema for Workbook {}
 
 #[derive(Serialize, ToSchema)]
 pub struct Format {
