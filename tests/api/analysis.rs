@@ -2184,3 +2184,111 @@ async fn concurrent_analyses_and_duplicate_messages_save_as_they_should() {
     assert_eq!(s3["unique_projects"], 1);
     assert_eq!(s3["total_dependencies"], 3 * (distinct + 2));
 }
+
+/// An analysis whose lists pass the item budget (2 000 npm dependencies, ~600 KB of lists) keeps
+/// them in S3 (`body_key` on the record) and reads them back transparently: the API, the
+/// statistics, every export and a batch export see the whole analysis. Also times each export
+/// format of it through the API (debug build; the release figures are in the issue note).
+#[tokio::test]
+async fn a_large_analysis_keeps_its_lists_in_s3_and_exports_whole() {
+    let deps: Vec<String> = (0..2000)
+        .map(|i| format!("\"package-with-a-long-name-{i:04}\": \"^{}.2.3\"", i % 9))
+        .collect();
+    let package = format!("{{\"dependencies\": {{{}}}}}", deps.join(", "));
+    // Every registry answer: 5.0.0 (so most are outdated, with gaps of every severity).
+    let answers: Vec<(String, u16, Value)> = (0..2000)
+        .map(|i| {
+            (
+                format!("/package-with-a-long-name-{i:04}/latest"),
+                200,
+                json!({"version": "5.0.0"}),
+            )
+        })
+        .collect();
+    let reg = registry(answers).await;
+    let app = app_with(&reg, None).await;
+    let u = app.user().await;
+    app.project(&u, "large").await;
+    let archive = tar_gz("big", &[("package.json", package.as_bytes())]);
+    let a = analyze_upload(&app, &u, &archive).await;
+    let id = a["id"].as_u64().unwrap();
+    assert_eq!(a["dependencies"].as_array().unwrap().len(), 2000);
+    assert_eq!(
+        a["dependencies"][1999]["name"],
+        "package-with-a-long-name-1999"
+    );
+    assert_eq!(a["dependencies"][1999]["latest_version"], "5.0.0");
+    // Against 5.0.0: 0.x, 1.x, 2.x → critical; 3.x high; 4.x medium; 5.2.3–8.x are newer.
+    let gaps = a["research_gaps"].as_array().unwrap();
+    assert_eq!(gaps.len(), 1112, "majors 0..4 of every 9 are behind");
+    assert_eq!(gaps[0]["severity"], "critical");
+    assert_eq!(gaps[667]["severity"], "critical");
+    assert_eq!(gaps[668]["severity"], "high");
+    assert_eq!(gaps[1111]["severity"], "medium");
+    let lists = serde_json::to_vec(&json!([a["dependencies"], a["research_gaps"]])).unwrap();
+    assert!(lists.len() > 256 * 1024, "{} bytes", lists.len());
+
+    // The record holds a pointer to S3 instead of the lists.
+    let pid = a["project_id"].as_u64().unwrap();
+    let item = app
+        .state
+        .store
+        .get(&commandcenter::store::kinds::ANALYSES.key(pid, id))
+        .await
+        .unwrap()
+        .unwrap();
+    let body_key = commandcenter::store::attr_s(&item, "body_key").expect("lists offloaded");
+    assert!(
+        body_key.starts_with(&format!("analyses/{pid}/")),
+        "{body_key}"
+    );
+    assert!(!item.contains_key("dependencies"));
+    assert!(app.state.blobs.get(&body_key).await.unwrap().is_some());
+
+    let stats = statistics(&app, &u).await;
+    assert_eq!(stats["total_dependencies"], 2000);
+    assert_eq!(stats["outdated_dependencies"], 1112);
+    assert_eq!(stats["critical_gaps"], 668);
+    assert_eq!(stats["high_gaps"], 222);
+
+    for (format, extension) in [
+        ("sarif", "sarif"),
+        ("html", "html"),
+        ("csv", "csv"),
+        ("excel", "xlsx"),
+        ("json", "json"),
+    ] {
+        let started = std::time::Instant::now();
+        let r = app
+            .get(&format!("/api/v1/export/{id}/{format}"))
+            .bearer(&u.access)
+            .send()
+            .await;
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        assert_eq!(r.status, 200, "{format}: {}", r.text);
+        assert!(
+            r.header("content-disposition")
+                .unwrap()
+                .contains(&format!(".{extension}\"")),
+            "{format}"
+        );
+        assert_eq!(
+            r.header("content-length").unwrap(),
+            r.bytes.len().to_string(),
+            "{format}"
+        );
+        println!(
+            "export of 2000 dependencies: {format} {} bytes in {ms:.1} ms (debug, with AWS calls)",
+            r.bytes.len()
+        );
+    }
+    let json_export: Value = serde_json::from_slice(
+        &app.get(&format!("/api/v1/export/{id}/json?pretty=false"))
+            .bearer(&u.access)
+            .send()
+            .await
+            .bytes,
+    )
+    .unwrap();
+    assert_eq!(json_export["dependencies"].as_array().unwrap().len(), 2000);
+}
