@@ -1110,7 +1110,9 @@ fn examine_uses_root_manifests_only() {
 /// Measurement for the issue note (run in release):
 /// `cargo test --release -p commandcenter --lib -- --ignored --nocapture measure_5mb_archive`.
 /// A realistic 5 MB tar.gz (Python, JavaScript, Go sources with manifests): time of the whole
-/// examination and the process's peak resident memory (VmHWM) before and after.
+/// examination and the process's peak resident memory (VmHWM) before and after. With
+/// `MEASURE_OUT=<file>` the archive is also written there, for `examples/examine.rs` to measure
+/// in a process of its own (`/usr/bin/time -v`).
 #[test]
 #[ignore]
 fn measure_5mb_archive() {
@@ -1139,7 +1141,7 @@ fn measure_5mb_archive() {
     ];
     let mut total = 0usize;
     let mut i = 0;
-    while total < 26 << 20 {
+    while total < 17 << 20 {
         let (path, text) = match i % 3 {
             0 => {
                 let mut s = String::new();
@@ -1177,6 +1179,9 @@ fn measure_5mb_archive() {
     }
     let entries: Vec<Entry> = files.iter().map(|(n, d)| Entry::File(n, d)).collect();
     let bytes = tgz_of(&entries);
+    if let Ok(out) = std::env::var("MEASURE_OUT") {
+        std::fs::write(out, &bytes).expect("archive written");
+    }
     let before = vm_hwm_kib();
     let started = Instant::now();
     let ex = examine_archive(&bytes, &Limits::default()).expect("examines");
