@@ -12,11 +12,12 @@ export SAM_CLI_TELEMETRY := 0
 AWS_DUMMY := AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
 
 .PHONY: help venv moto moto-stop provision dev fmt-check clippy test-rust lint-template smoke schemathesis test _test-inner \
-        build build-lambda clean-dev
+        build build-lambda bench clean-dev
 
 help:
 	@echo "make dev            run the API locally on 127.0.0.1:\$${PORT:-8000} against moto"
 	@echo "make test           fmt-check, clippy, test-rust, lint-template, smoke, schemathesis (what CI runs)"
+	@echo "make bench          release binaries under a Lambda runtime emulator: cold start, CPU, RSS, AWS calls"
 	@echo "make venv | moto | moto-stop | provision | lint-template | smoke | schemathesis | build | build-lambda | clean-dev"
 
 venv: $(VENV)/.stamp
@@ -71,6 +72,12 @@ build: venv
 
 build-lambda: venv
 	cargo lambda build --release --arm64
+
+# Not part of `make test`: release binaries under the Lambda Runtime API emulator (bench/), AWS
+# answered by moto through a keep-alive proxy; writes bench/RESULTS.md. BENCH_ARGS, e.g.
+# `--functions api-technologies,api-meta --spawns 10 --warm 500`.
+bench: venv
+	MOTO_URL=$(MOTO) infra/local/with-moto.sh $(PYTHON) bench/bench.py $(BENCH_ARGS)
 
 clean-dev:
 	rm -rf .dev
