@@ -88,7 +88,7 @@ def function_env(name: str, port: int) -> dict:
         "KMS_KEY_ID": "alias/bench",
         "JWT_SECRET": "bench-secret-bench-secret-bench-secret!",
         "SERVER_TIMING": "1",
-        "RUST_LOG": "warn",
+        "RUST_LOG": os.environ.get("BENCH_RUST_LOG", "info"),  # the template's level
     }
     env.update(AWS_ENV)
     if "JWT_SECRET_ARN" in AWS_ENV:
