@@ -30,6 +30,9 @@ use sha2::{Digest, Sha256};
 use crate::domain::{Id, Timestamp};
 use crate::secrets::Sealer;
 
+/// The body of an answer, as octocrab hands it over.
+type OctoResponseBody = http_body_util::combinators::BoxBody<Bytes, octocrab::Error>;
+
 pub const DEFAULT_API_URL: &str = "https://api.github.com";
 /// A listing follows at most this many pages (100 items each).
 pub const MAX_PAGES: usize = 50;
@@ -371,6 +374,43 @@ impl GitHub {
         self.uri(path).is_ok()
     }
 
+    /// Sends one built request (counted), remembering the rate-limit headers of its answer for
+    /// `token`: the answer's head, its body (unread) and that snapshot.
+    async fn exchange<B: Serialize + ?Sized>(
+        &self,
+        builder: http::request::Builder,
+        body: Option<&B>,
+        token: &Token,
+    ) -> Result<
+        (
+            http::response::Parts,
+            OctoResponseBody,
+            Option<RateSnapshot>,
+        ),
+        GitHubError,
+    > {
+        let request = self
+            .inner
+            .octo
+            .build_request(builder, body)
+            .map_err(|e| GitHubError::Upstream(e.to_string()))?;
+        self.inner
+            .calls
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let response = self
+            .inner
+            .octo
+            .execute(request)
+            .await
+            .map_err(|e| GitHubError::Upstream(e.to_string()))?;
+        let (parts, body) = response.into_parts();
+        let snap = RateSnapshot::from_headers(&parts.headers);
+        if let Some(s) = &snap {
+            self.remember(token, s.clone());
+        }
+        Ok((parts, body, snap))
+    }
+
     /// One request under the policy: a 2xx or a 304 is `Ok`, anything else is the mapped error.
     pub async fn send(&self, call: Call<'_>, token: &Token) -> Result<Reply, GitHubError> {
         let now = Timestamp::now().unix();
@@ -391,25 +431,7 @@ impl GitHub {
                 builder = builder.header(http::header::IF_NONE_MATCH, v);
             }
         }
-        let request = self
-            .inner
-            .octo
-            .build_request(builder, call.body)
-            .map_err(|e| GitHubError::Upstream(e.to_string()))?;
-        self.inner
-            .calls
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let response = self
-            .inner
-            .octo
-            .execute(request)
-            .await
-            .map_err(|e| GitHubError::Upstream(e.to_string()))?;
-        let (parts, body) = response.into_parts();
-        let snap = RateSnapshot::from_headers(&parts.headers);
-        if let Some(s) = &snap {
-            self.remember(token, s.clone());
-        }
+        let (parts, body, snap) = self.exchange(builder, call.body, token).await?;
         let bytes: Bytes = body
             .collect()
             .await
@@ -466,25 +488,7 @@ impl GitHub {
             if let Some(v) = token.authorization()?.filter(|_| authorized) {
                 builder = builder.header(http::header::AUTHORIZATION, v);
             }
-            let request = self
-                .inner
-                .octo
-                .build_request::<Value>(builder, None)
-                .map_err(|e| GitHubError::Upstream(e.to_string()))?;
-            self.inner
-                .calls
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let response = self
-                .inner
-                .octo
-                .execute(request)
-                .await
-                .map_err(|e| GitHubError::Upstream(e.to_string()))?;
-            let (parts, mut body) = response.into_parts();
-            let snap = RateSnapshot::from_headers(&parts.headers);
-            if let Some(s) = &snap {
-                self.remember(token, s.clone());
-            }
+            let (parts, mut body, snap) = self.exchange::<Value>(builder, None, token).await?;
             let status = parts.status;
             if status.is_redirection() {
                 let target = header(&parts.headers, "location")
