@@ -66,8 +66,11 @@ test: venv
 
 _test-inner: fmt-check clippy test-rust lint-template smoke schemathesis
 
-# sam build compiles release binaries with cargo-lambda (beta feature) into .aws-sam/
+# Every function, arm64, release, in one cargo invocation: the dependencies compile once and the
+# binaries link in parallel. sam build (cargo-lambda, a beta feature) then finds each binary
+# fresh and copies it into .aws-sam/ for sam deploy.
 build: venv
+	cargo lambda build --release --arm64
 	$(AWS_DUMMY) $(VENV)/bin/sam build --beta-features
 
 build-lambda: venv

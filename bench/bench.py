@@ -1,21 +1,21 @@
 #!/usr/bin/env python3
 """`make bench`: each function's release binary under the Lambda Runtime API emulator
-(bench/emulator.py), driven by its sample events (events/<function>/*.json).
+(bench/emulator.py), driven by its sample events (events/<function>/*.json) and, for
+api-technologies, an authenticated GET by id and a create on data the bench makes first.
 
 Per function and event it measures:
 - cold start: process spawn → the first response reaching the emulator, over --spawns spawns
   (min / median / max);
 - CPU per warm invocation: the process's CPU time (every thread, /proc/<pid>/task/*/schedstat,
-  in ns) over --warm invocations after one warm-up, divided by their number — the emulator's own
-  time is not in it;
+  in ns) over --warm invocations after one warm-up, divided by their number — the emulator's and
+  the AWS stub's own time is not in it;
 - peak RSS (VmHWM) of the warm process;
-- AWS calls per invocation, from the Server-Timing header of HTTP responses (SERVER_TIMING=1).
+- AWS calls per warm invocation, counted at the AWS proxy;
+- the zipped size of the arm64 binary (`cargo lambda build --release --arm64`).
 
-AWS endpoints point at a closed local port (AWS_ENDPOINT_URL=http://127.0.0.1:9), so an event
-that needs AWS fails fast; today's sample events are the ones that need none (unauthenticated
-requests, health, root, preflight, SQS batches naming unknown jobs are the exception: they read
-DynamoDB and are reported with their error). Zipped arm64 sizes are read from
-target/lambda/<function>/bootstrap when `cargo lambda build --release --arm64` has made it.
+AWS is moto (a stack provisioned per run) behind bench/awsproxy.py. With --aws canned (the
+default) the proxy answers every request it has seen once from its recording, at once, so cold
+start and wall time are the function's own; with --aws moto every call goes to moto.
 
 Writes bench/RESULTS.md and prints the same table.
 """
@@ -127,6 +127,15 @@ def bench_event(binary: Path, name: str, event_name: str, make, expect, spawns: 
         return make(next(counter))
     # A fresh emulator per process: a killed process's pending `next` must not take the
     # following process's event.
+    # One process primes the AWS stub with this event's calls (with --aws canned they are
+    # answered from the recording afterwards).
+    emu = Emulator()
+    try:
+        proc = spawn(binary, name, emu.port)
+        emu.invoke(body())
+        stop(proc)
+    finally:
+        emu.close()
     colds = []
     status = None
     for _ in range(spawns):
@@ -147,6 +156,7 @@ def bench_event(binary: Path, name: str, event_name: str, make, expect, spawns: 
         kind, _, answer = emu.invoke(body())
         calls = aws_calls(answer)
         proxied = PROXY.calls if PROXY else 0
+        ops_before = PROXY.ops.copy() if PROXY else None
         before = cpu_ns(proc.pid)
         started = time.perf_counter()
         for _ in range(warm):
@@ -154,6 +164,9 @@ def bench_event(binary: Path, name: str, event_name: str, make, expect, spawns: 
         wall = (time.perf_counter() - started) * 1000 / warm
         if PROXY:
             calls = f"{(PROXY.calls - proxied) / warm:.1f}"
+            ops = PROXY.ops - ops_before
+            if ops:
+                calls += " (" + ", ".join(f"{op} {n / warm:g}" for op, n in sorted(ops.items())) + ")"
         last = status_of(kind, answer)
         cpu = (cpu_ns(proc.pid) - before) / warm / 1e6
         rss = vm_hwm_kib(proc.pid)
@@ -179,7 +192,7 @@ def bench_event(binary: Path, name: str, event_name: str, make, expect, spawns: 
 TEMPLATE_EVENT = ROOT / "events" / "api-technologies" / "list-unauthenticated.json"
 
 
-def http_event(method: str, path: str, body=None, headers=None) -> bytes:
+def http_event(method: str, path: str, body=None, headers=None, source_ip=None) -> bytes:
     """An API Gateway HTTP API (payload 2.0) event for `method path` with a JSON body."""
     ev = json.loads(TEMPLATE_EVENT.read_text())
     ev["routeKey"] = f"{method} {path}"
@@ -188,6 +201,8 @@ def http_event(method: str, path: str, body=None, headers=None) -> bytes:
     ev["requestContext"]["http"]["path"] = path
     ev["requestContext"]["routeKey"] = f"{method} {path}"
     ev["headers"].update({k.lower(): v for k, v in (headers or {}).items()})
+    if source_ip:
+        ev["requestContext"]["http"]["sourceIp"] = source_ip
     if body is not None:
         ev["headers"]["content-type"] = "application/json"
         ev["body"] = json.dumps(body)
@@ -223,7 +238,7 @@ def seed(target: Path) -> dict:
     status, tech = call(target, "api-technologies", http_event(
         "POST", "/api/v1/technologies", {"title": "Tokio", "domain": "infrastructure"}, scoped))
     assert status == 201, f"technology: {status}"
-    return {"auth": auth, "scoped": scoped, "technology": tech["id"]}
+    return {"auth": auth, "scoped": scoped, "technology": tech["id"], "creds": creds}
 
 
 def provision(moto: str) -> dict:
@@ -244,6 +259,11 @@ def main() -> int:
     ap.add_argument("--out", default=str(ROOT / "bench" / "RESULTS.md"))
     ap.add_argument("--moto", default=os.environ.get("MOTO_URL", "http://127.0.0.1:4566"),
                     help="moto, reached through a keep-alive proxy (bench/awsproxy.py)")
+    ap.add_argument("--aws", choices=("canned", "moto"), default="canned",
+                    help="canned: the proxy answers requests it has seen from its recording; "
+                         "moto: every call goes to moto")
+    ap.add_argument("--no-arm64", action="store_true",
+                    help="do not build the arm64 binaries whose zipped size the table shows")
     args = ap.parse_args()
     names = [f for f in args.functions.split(",") if f] or sorted(
         p.name for p in (ROOT / "events").iterdir() if p.is_dir() and any(p.glob("*.json")))
@@ -252,8 +272,14 @@ def main() -> int:
         cmd = ["cargo", "build", "--release"] + [x for n in names for x in ("-p", n)]
         print("bench:", " ".join(cmd), flush=True)
         subprocess.run(cmd, cwd=ROOT, check=True)
+        if not args.no_arm64:
+            # Every function (one cargo invocation; `make build` does the same): the size table
+            # below covers them all.
+            cmd = ["cargo", "lambda", "build", "--release", "--arm64"]
+            print("bench:", " ".join(cmd), flush=True)
+            subprocess.run(cmd, cwd=ROOT, check=True)
     env = provision(args.moto)
-    PROXY = AwsProxy(args.moto)
+    PROXY = AwsProxy(args.moto, replay=args.aws == "canned")
     AWS_ENV.update({k: v for k, v in env.items() if isinstance(v, str)})
     AWS_ENV["AWS_ENDPOINT_URL"] = PROXY.url
     rows = []
@@ -280,6 +306,12 @@ def main() -> int:
                                                 {"title": f"Bench {time.time_ns()} {i}",
                                                  "domain": "infrastructure"}, s["scoped"]),
                            "201", args.spawns, args.warm))
+        # Login verifies an Argon2id hash: the CPU-bound request. Each invocation comes from its own
+        # address (the limit is 10 per minute per client address).
+        record(bench_event(target / "release" / "api-auth", "api-auth", "login (Argon2id verify)",
+                           lambda i: http_event("POST", "/api/v1/auth/login", s["creds"],
+                                                source_ip=f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}"),
+                           "200", args.spawns, min(args.warm, 100)))
     for name in names:
         binary = target / "release" / name
         for event in sorted((ROOT / "events" / name).glob("*.json")):
@@ -299,11 +331,19 @@ def main() -> int:
         for r in rows
     ]
     machine = f"{os.uname().machine}, {os.cpu_count()} cores"
+    aws_text = ("AWS answered by a keep-alive stub replaying moto's recorded answers at once, so cold "
+                "start and wall time are the function's own" if args.aws == "canned" else
+                "AWS answered by moto through a keep-alive proxy: CPU is the function's own, cold start "
+                "and wall time include moto's latency")
     text = (f"# Bench results\n\n`make bench` on {time.strftime('%Y-%m-%d')} ({machine}, release build, "
-            f"{args.spawns} spawns, {args.warm} warm invocations per event; AWS calls answered by moto "
-            f"through a keep-alive proxy, so CPU is the function's own; cold start includes moto's "
-            f"latency for the calls made before the first response).\n\n" + header + "\n".join(lines) + "\n")
+            f"{args.spawns} spawns, {args.warm} warm invocations per event; {aws_text}).\n\n" + header + "\n".join(lines) + "\n")
+    sizes = [(f.name, zipped_size(f.name)) for f in sorted((ROOT / "functions").iterdir()) if f.is_dir()]
+    if any(z != "—" for _, z in sizes):
+        text += ("\nZipped arm64 size of every function (`bootstrap` alone, zip level 9; — where "
+                 "`cargo lambda build --release --arm64` has not built it):\n\n| function | zipped arm64 |\n"
+                 "|---|---|\n" + "".join(f"| {n} | {z} |\n" for n, z in sizes))
     Path(args.out).write_text(text)
+    Path(args.out).with_suffix(".json").write_text(json.dumps(rows, indent=1) + "\n")
     print(text)
     return 0
 

@@ -1,11 +1,12 @@
 //! Lambda function `job-analysis`: runs analysis jobs from its SQS queue.
 
 use commandcenter::domain::jobs::JobType;
+use commandcenter::jobs::work::each;
 use commandcenter::runtime::lambda;
 
 // One invocation at a time per execution environment: a current-thread runtime (bench/README.md:
 // ~30 % less CPU per warm invocation than the multi-thread one).
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda::Error> {
-    lambda::serve_jobs(JobType::Analysis).await
+    lambda::serve_jobs(JobType::Analysis, each::analysis()).await
 }

@@ -377,44 +377,49 @@ fn requires_fields(schema: &RefOr<Schema>) -> bool {
     }
 }
 
-/// The document as served (`/openapi.json`), serialized once. utoipa 5.5 writes the fields of a
-/// Link object in snake_case (`operation_id`); OpenAPI spells them in camelCase.
-pub fn document() -> &'static str {
-    static DOC: OnceLock<String> = OnceLock::new();
-    DOC.get_or_init(|| {
-        let mut doc = serde_json::to_value(spec()).unwrap_or_default();
-        for item in doc["paths"]
+/// The document as served (`/openapi.json`) and the whole API's route table (`methods_for`):
+/// `generate()`'s output, committed as `shared/openapi.json`. Serving the committed text means a
+/// function links no route but its own: built at run time, the document needed every handler
+/// of every group, which made api-meta the largest binary. The unit test
+/// `committed_document_is_current` fails when the routes change and the file does not
+/// (`UPDATE_OPENAPI=1 cargo test -p commandcenter committed_document` rewrites it).
+pub const DOCUMENT: &str = include_str!("../../openapi.json");
+
+/// The document generated from the routes. utoipa 5.5 writes the fields of a Link object in
+/// snake_case (`operation_id`); OpenAPI spells them in camelCase.
+pub fn generate() -> String {
+    let mut doc = serde_json::to_value(spec()).unwrap_or_default();
+    for item in doc["paths"]
+        .as_object_mut()
+        .into_iter()
+        .flat_map(|p| p.values_mut())
+    {
+        for op in item
             .as_object_mut()
             .into_iter()
-            .flat_map(|p| p.values_mut())
+            .flat_map(|i| i.values_mut())
         {
-            for op in item
-                .as_object_mut()
-                .into_iter()
-                .flat_map(|i| i.values_mut())
-            {
-                let responses = op.get_mut("responses").and_then(|r| r.as_object_mut());
-                for response in responses.into_iter().flat_map(|r| r.values_mut()) {
-                    let links = response.get_mut("links").and_then(|l| l.as_object_mut());
-                    for link in links.into_iter().flat_map(|l| l.values_mut()) {
-                        let Some(link) = link.as_object_mut() else {
-                            continue;
-                        };
-                        for (from, to) in [
-                            ("operation_id", "operationId"),
-                            ("operation_ref", "operationRef"),
-                            ("request_body", "requestBody"),
-                        ] {
-                            if let Some(v) = link.remove(from) {
-                                link.insert(to.into(), v);
-                            }
+            let responses = op.get_mut("responses").and_then(|r| r.as_object_mut());
+            for response in responses.into_iter().flat_map(|r| r.values_mut()) {
+                let links = response.get_mut("links").and_then(|l| l.as_object_mut());
+                for link in links.into_iter().flat_map(|l| l.values_mut()) {
+                    let Some(link) = link.as_object_mut() else {
+                        continue;
+                    };
+                    for (from, to) in [
+                        ("operation_id", "operationId"),
+                        ("operation_ref", "operationRef"),
+                        ("request_body", "requestBody"),
+                    ] {
+                        if let Some(v) = link.remove(from) {
+                            link.insert(to.into(), v);
                         }
                     }
                 }
             }
         }
-        serde_json::to_string(&doc).unwrap_or_default()
-    })
+    }
+    serde_json::to_string(&doc).unwrap_or_default()
 }
 
 /// Methods the whole API serves on `path`, from the document (None: no such path). A function
@@ -422,9 +427,8 @@ pub fn document() -> &'static str {
 /// api-meta, so the complete route table decides between 404 and 405 + Allow.
 pub fn methods_for(path: &str) -> Option<Vec<String>> {
     let wanted: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let mut best: Option<(usize, Vec<String>)> = None;
-    for (template, item) in &spec().paths.paths {
-        let segs: Vec<&str> = template.trim_matches('/').split('/').collect();
+    let mut best: Option<(usize, &Vec<String>)> = None;
+    for (segs, methods) in route_table() {
         if segs.len() != wanted.len() {
             continue;
         }
@@ -438,20 +442,45 @@ pub fn methods_for(path: &str) -> Option<Vec<String>> {
             }
         });
         if matches && best.as_ref().is_none_or(|(l, _)| literal > *l) {
-            let methods = serde_json::to_value(item)
-                .ok()
-                .and_then(|v| {
-                    v.as_object()
-                        .map(|o| o.keys().map(|k| k.to_uppercase()).collect::<Vec<_>>())
-                })
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|m| ["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&m.as_str()))
-                .collect();
             best = Some((literal, methods));
         }
     }
-    best.map(|(_, m)| m)
+    best.map(|(_, m)| m.clone())
+}
+
+/// Path templates (as segments) and their methods, read once from `DOCUMENT`.
+fn route_table() -> &'static [(Vec<String>, Vec<String>)] {
+    type Paths = std::collections::BTreeMap<
+        String,
+        std::collections::BTreeMap<String, serde::de::IgnoredAny>,
+    >;
+    #[derive(serde::Deserialize)]
+    struct Doc {
+        paths: Paths,
+    }
+    static TABLE: OnceLock<Vec<(Vec<String>, Vec<String>)>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let paths = serde_json::from_str::<Doc>(DOCUMENT)
+            .map(|d| d.paths)
+            .unwrap_or_default();
+        paths
+            .into_iter()
+            .map(|(template, item)| {
+                let segs = template
+                    .trim_matches('/')
+                    .split('/')
+                    .map(str::to_owned)
+                    .collect();
+                // The document's (utoipa's) order of methods.
+                let methods = ["get", "put", "post", "delete", "patch"]
+                    .into_iter()
+                    .filter(|m| item.contains_key(*m))
+                    .map(str::to_uppercase)
+                    .collect();
+                (segs, methods)
+            })
+            .collect()
+    })
 }
 
 /// Fallback of every function: 405 + Allow for a path the API serves with other methods,
@@ -495,3 +524,33 @@ pub const DOCS_HTML: &str = r##"<!doctype html>
 </body>
 </html>
 "##;
+
+#[cfg(test)]
+mod tests {
+    /// `shared/openapi.json` is what the routes generate (UPDATE_OPENAPI=1 rewrites it).
+    #[test]
+    fn committed_document_is_current() {
+        let generated = super::generate();
+        if std::env::var_os("UPDATE_OPENAPI").is_some() {
+            let path = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.json");
+            std::fs::write(path, &generated).expect("write shared/openapi.json");
+            return;
+        }
+        assert!(
+            super::DOCUMENT == generated,
+            "shared/openapi.json is not what the routes generate: run \
+             `UPDATE_OPENAPI=1 cargo test -p commandcenter committed_document` and commit it"
+        );
+    }
+
+    #[test]
+    fn route_table_comes_from_the_document() {
+        let methods = super::methods_for("/api/v1/technologies/7").expect("a known path");
+        assert_eq!(methods, ["GET", "PUT", "DELETE", "PATCH"]);
+        assert_eq!(
+            super::methods_for("/api/v1/technologies").as_deref(),
+            Some(&["GET".to_string(), "POST".to_string()][..])
+        );
+        assert!(super::methods_for("/api/v1/nowhere/at/all").is_none());
+    }
+}

@@ -1,7 +1,5 @@
-//! Work functions per job type (`work_for` is the one table from type to work). research
-//! arrives with a later issue and fails at once with a clear, non-retryable error.
-
-use std::sync::Arc;
+//! Work functions per job type: `each` holds one per type, `work_for` is the table from type to
+//! work. research arrives with a later issue and fails at once with a clear, non-retryable error.
 
 use serde_json::{json, Map, Value};
 
@@ -16,25 +14,58 @@ use crate::store::kinds::TECHNOLOGIES;
 use crate::store::records::{record_of, version_of, Record, CREATE_MARKER_INDEX};
 use crate::store::StoreError;
 
-/// The work of a job type.
+/// The work of a job type (the dev server and tests; a job function's `main` names its own
+/// work from `each`, so its binary links no other type's work).
 pub fn work_for(job_type: JobType) -> Work {
     match job_type {
-        JobType::BatchImport => Arc::new(|run| Box::pin(batch_import(run))),
-        JobType::RepositorySync => Arc::new(|run| Box::pin(repository_sync(run))),
-        JobType::WebhookDelivery => Arc::new(|run| Box::pin(webhook_delivery(run))),
-        JobType::Analysis => Arc::new(|run| Box::pin(crate::analysis::run_job(run))),
-        JobType::BatchAnalysis | JobType::ScheduledAnalysis => {
-            Arc::new(|run| Box::pin(super::analysis::run_batch(run)))
-        }
-        JobType::Export => Arc::new(|run| Box::pin(super::export::run_export(run))),
-        JobType::BatchExport => Arc::new(|run| Box::pin(super::export::run_batch_export(run))),
-        other => Arc::new(move |_| {
+        JobType::BatchImport => each::batch_import(),
+        JobType::RepositorySync => each::repository_sync(),
+        JobType::WebhookDelivery => each::webhook_delivery(),
+        JobType::Analysis => each::analysis(),
+        JobType::BatchAnalysis | JobType::ScheduledAnalysis => each::batch_analysis(),
+        JobType::Export => each::export(),
+        JobType::BatchExport => each::batch_export(),
+        other => each::unavailable(other),
+    }
+}
+
+/// One job type's work each.
+pub mod each {
+    use std::sync::Arc;
+
+    use super::{JobError, JobType, Work};
+
+    pub fn batch_import() -> Work {
+        Arc::new(|run| Box::pin(super::batch_import(run)))
+    }
+    pub fn repository_sync() -> Work {
+        Arc::new(|run| Box::pin(super::repository_sync(run)))
+    }
+    pub fn webhook_delivery() -> Work {
+        Arc::new(|run| Box::pin(super::webhook_delivery(run)))
+    }
+    pub fn analysis() -> Work {
+        Arc::new(|run| Box::pin(crate::analysis::run_job(run)))
+    }
+    /// batch_analysis and scheduled_analysis.
+    pub fn batch_analysis() -> Work {
+        Arc::new(|run| Box::pin(crate::jobs::analysis::run_batch(run)))
+    }
+    pub fn export() -> Work {
+        Arc::new(|run| Box::pin(crate::jobs::export::run_export(run)))
+    }
+    pub fn batch_export() -> Work {
+        Arc::new(|run| Box::pin(crate::jobs::export::run_batch_export(run)))
+    }
+    /// A type whose work is not built yet: every job fails with a message saying so.
+    pub fn unavailable(job_type: JobType) -> Work {
+        Arc::new(move |_| {
             Box::pin(async move {
                 Err(JobError::Fatal(format!(
-                    "{other} jobs are not available yet"
+                    "{job_type} jobs are not available yet"
                 )))
             })
-        }),
+        })
     }
 }
 

@@ -43,13 +43,13 @@ async fn serve_router(
 }
 pub use lambda_http::Error;
 
-/// `main` of a job function: runs the job type's work for each SQS batch, reporting partial
-/// batch failures.
+/// `main` of a job function: runs the job type's `work` (from `jobs::work::each`) for each SQS
+/// batch, reporting partial batch failures.
 pub async fn serve_jobs(
     job_type: crate::domain::jobs::JobType,
+    work: crate::jobs::runner::Work,
 ) -> Result<(), lambda_runtime::Error> {
     let state = job_state_from_env().await?;
-    let work = crate::jobs::work::work_for(job_type);
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<aws_lambda_events::event::sqs::SqsEvent>| {
             let state = state.clone();

@@ -220,7 +220,7 @@ async fn health_detailed(State(state): State<AppState>, _auth: Auth) -> Response
 async fn openapi_json() -> Response {
     (
         [(header::CONTENT_TYPE, "application/json")],
-        crate::api::openapi::document(),
+        crate::api::openapi::DOCUMENT,
     )
         .into_response()
 }
