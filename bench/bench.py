@@ -117,6 +117,7 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 PROXY = None
+PERF_DIR = None
 
 
 def bench_event(binary: Path, name: str, event_name: str, make, expect, spawns: int, warm: int) -> dict:
@@ -137,6 +138,7 @@ def bench_event(binary: Path, name: str, event_name: str, make, expect, spawns: 
     finally:
         emu.close()
     colds = []
+    inits = []
     status = None
     for _ in range(spawns):
         emu = Emulator()
@@ -146,6 +148,7 @@ def bench_event(binary: Path, name: str, event_name: str, make, expect, spawns: 
             proc = spawn(binary, name, emu.port)
             kind, at, answer = emu.done.get(timeout=30)
             colds.append((at - started) * 1000)
+            inits.append(((emu.first_next or at) - started) * 1000)
             status = status_of(kind, answer)
             stop(proc)
         finally:
@@ -157,11 +160,22 @@ def bench_event(binary: Path, name: str, event_name: str, make, expect, spawns: 
         calls = aws_calls(answer)
         proxied = PROXY.calls if PROXY else 0
         ops_before = PROXY.ops.copy() if PROXY else None
+        perf = None
+        if PERF_DIR:
+            slug = re.sub(r"[^a-z0-9]+", "-", f"{name} {event_name}".lower()).strip("-")
+            PERF_DIR.mkdir(parents=True, exist_ok=True)
+            perf = subprocess.Popen(["perf", "record", "-q", "-F", "20000", "-o",
+                                     str(PERF_DIR / f"{slug}.data"), "-p", str(proc.pid)],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(0.5)
         before = cpu_ns(proc.pid)
         started = time.perf_counter()
         for _ in range(warm):
             kind, _, answer = emu.invoke(body())
         wall = (time.perf_counter() - started) * 1000 / warm
+        if perf:
+            perf.send_signal(signal.SIGINT)
+            perf.wait()
         if PROXY:
             calls = f"{(PROXY.calls - proxied) / warm:.1f}"
             ops = PROXY.ops - ops_before
@@ -181,6 +195,7 @@ def bench_event(binary: Path, name: str, event_name: str, make, expect, spawns: 
         "cold_min": min(colds),
         "cold_p50": statistics.median(colds),
         "cold_max": max(colds),
+        "init_p50": statistics.median(inits),
         "cpu_ms": cpu,
         "wall_ms": wall,
         "rss_mib": rss / 1024,
@@ -250,7 +265,7 @@ def provision(moto: str) -> dict:
 
 
 def main() -> int:
-    global PROXY
+    global PROXY, PERF_DIR
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--functions", default="", help="comma-separated; default: every function with events")
     ap.add_argument("--spawns", type=int, default=10)
@@ -262,9 +277,13 @@ def main() -> int:
     ap.add_argument("--aws", choices=("canned", "moto"), default="canned",
                     help="canned: the proxy answers requests it has seen from its recording; "
                          "moto: every call goes to moto")
+    ap.add_argument("--perf", default="",
+                    help="a directory: record each warm loop with `perf record` (needs symbols: "
+                         "CARGO_PROFILE_RELEASE_STRIP=false); CPU figures then include perf's overhead")
     ap.add_argument("--no-arm64", action="store_true",
                     help="do not build the arm64 binaries whose zipped size the table shows")
     args = ap.parse_args()
+    PERF_DIR = Path(args.perf).resolve() if args.perf else None
     names = [f for f in args.functions.split(",") if f] or sorted(
         p.name for p in (ROOT / "events").iterdir() if p.is_dir() and any(p.glob("*.json")))
     target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
@@ -279,7 +298,8 @@ def main() -> int:
             print("bench:", " ".join(cmd), flush=True)
             subprocess.run(cmd, cwd=ROOT, check=True)
     env = provision(args.moto)
-    PROXY = AwsProxy(args.moto, replay=args.aws == "canned")
+    # Seeding writes for real; replay starts with the measurements.
+    PROXY = AwsProxy(args.moto)
     AWS_ENV.update({k: v for k, v in env.items() if isinstance(v, str)})
     AWS_ENV["AWS_ENDPOINT_URL"] = PROXY.url
     rows = []
@@ -287,7 +307,7 @@ def main() -> int:
     def record(row):
         rows.append(row)
         print(f"bench: {row['function']}/{row['event']}: status {row['status']} cold p50 "
-              f"{row['cold_p50']:.1f} ms, CPU {row['cpu_ms']:.3f} ms/invocation, "
+              f"{row['cold_p50']:.1f} ms (init {row['init_p50']:.1f}), CPU {row['cpu_ms']:.3f} ms/invocation, "
               f"RSS {row['rss_mib']:.1f} MiB, AWS calls {row['aws_calls']}", flush=True)
 
     if "api-technologies" in names:
@@ -295,6 +315,8 @@ def main() -> int:
             if f not in names and not (target / "release" / f).exists():
                 subprocess.run(["cargo", "build", "--release", "-p", f], cwd=ROOT, check=True)
         s = seed(target)
+    PROXY.replay = args.aws == "canned"
+    if "api-technologies" in names:
         tid = s["technology"]
         record(bench_event(target / "release" / "api-technologies", "api-technologies",
                            "get-by-id (authenticated)",
@@ -320,13 +342,13 @@ def main() -> int:
             expect = expect_file.read_text().strip() if expect_file.exists() else None
             record(bench_event(binary, name, event.stem, lambda i, d=data: d, expect,
                                args.spawns, args.warm))
-    header = ("| function | event | status | cold start min / p50 / max (ms) | CPU per warm invocation (ms) "
+    header = ("| function | event | status | cold start min / p50 / max (ms) | of which init p50 (ms) | CPU per warm invocation (ms) "
               "| wall per warm invocation (ms) | peak RSS (MiB) | AWS calls | zipped arm64 |\n"
-              "|---|---|---|---|---|---|---|---|---|\n")
+              "|---|---|---|---|---|---|---|---|---|---|\n")
     lines = [
         f"| {r['function']} | {r['event']} | {r['status']}"
         f"{'' if r['expected'] in (None, r['status']) else ' (expected ' + r['expected'] + ')'} "
-        f"| {r['cold_min']:.1f} / {r['cold_p50']:.1f} / {r['cold_max']:.1f} | {r['cpu_ms']:.3f} "
+        f"| {r['cold_min']:.1f} / {r['cold_p50']:.1f} / {r['cold_max']:.1f} | {r['init_p50']:.1f} | {r['cpu_ms']:.3f} "
         f"| {r['wall_ms']:.3f} | {r['rss_mib']:.1f} | {r['aws_calls']} | {r['zipped']} |"
         for r in rows
     ]

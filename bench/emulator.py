@@ -19,6 +19,8 @@ class Emulator:
         self.events: "queue.Queue[bytes]" = queue.Queue()
         self.done: "queue.Queue[tuple[str, float, bytes]]" = queue.Queue()
         self.init_errors: list[bytes] = []
+        # When the function first asked for an event: the end of its init phase.
+        self.first_next: "float | None" = None
         emulator = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -40,6 +42,8 @@ class Emulator:
             def do_GET(self):  # noqa: N802
                 if self.path != f"{PREFIX}/invocation/next":
                     return self._reply(404, b'{"errorType":"NotFound"}')
+                if emulator.first_next is None:
+                    emulator.first_next = time.perf_counter()
                 event = emulator.events.get()
                 request_id = str(uuid.uuid4())
                 deadline = int(time.time() * 1000) + 30_000
