@@ -18,6 +18,7 @@ single-digit ms). The bench primes each event once before it measures.
 """
 import collections
 import http.client
+import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlparse
@@ -39,6 +40,10 @@ class AwsProxy:
         self.calls = 0
         self.forwarded = 0
         self.ops: "collections.Counter[str]" = collections.Counter()
+        # DynamoDB request units, from the requests (and a Query's answer): items read (1 RRU each
+        # for a strongly consistent read ≤ 4 KB, half eventually consistent) and items written
+        # (1 WRU each ≤ 1 KB, 2 in a transaction). Every item here is under those sizes.
+        self.units: "collections.Counter[str]" = collections.Counter()
         self.replay = replay
         exact: dict = {}
         by_op: dict = {}
@@ -77,6 +82,7 @@ class AwsProxy:
                         if canned is None and (op in WRITES or (not op and self.command in ("PUT", "DELETE"))):
                             canned = by_op.get(op_key)
                 if canned is not None:
+                    self._count_units(op, body, canned[2])
                     self._answer(*canned)
                     return
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP}
@@ -88,12 +94,43 @@ class AwsProxy:
                 finally:
                     conn.close()
                 answer = (resp.status, resp.getheaders(), data)
+                self._count_units(op, body, data)
                 with lock:
                     proxy.forwarded += 1
                     if 200 <= resp.status < 300:
                         exact[key] = answer
                         by_op[op_key] = answer
                 self._answer(*answer)
+
+            def _count_units(self, op, body, answer):
+                if op not in ("GetItem", "BatchGetItem", "Query", "TransactWriteItems", "PutItem",
+                              "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactGetItems"):
+                    return
+                try:
+                    req = json.loads(body or b"{}")
+                    res = json.loads(answer or b"{}")
+                except ValueError:
+                    return
+                read = 1.0 if req.get("ConsistentRead") else 0.5
+                rru = wru = 0.0
+                if op == "GetItem":
+                    rru = read
+                elif op == "BatchGetItem":
+                    rru = sum(len(t.get("Keys", [])) * (1.0 if t.get("ConsistentRead") else 0.5)
+                              for t in req.get("RequestItems", {}).values())
+                elif op == "Query":
+                    rru = max(1, res.get("ScannedCount", 0)) * read
+                elif op == "TransactGetItems":
+                    rru = 2 * len(req.get("TransactItems", []))
+                elif op == "TransactWriteItems":
+                    wru = 2 * len(req.get("TransactItems", []))
+                elif op == "BatchWriteItem":
+                    wru = sum(len(v) for v in req.get("RequestItems", {}).values())
+                else:
+                    wru = 1
+                with lock:
+                    proxy.units["rru"] += rru
+                    proxy.units["wru"] += wru
 
             do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = _forward
 

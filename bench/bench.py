@@ -96,6 +96,12 @@ def function_env(name: str, port: int) -> dict:
     return env
 
 
+def units_text(r: dict) -> str:
+    if r.get("dynamodb_rru") is None:
+        return "—"
+    return f"{r['dynamodb_rru']:g} / {r['dynamodb_wru']:g}"
+
+
 def zipped_size(name: str) -> str:
     bootstrap = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "lambda" / name / "bootstrap"
     if not bootstrap.exists():
@@ -153,6 +159,7 @@ def bench_event(binary: Path, name: str, event_name: str, make, expect, spawns: 
             stop(proc)
         finally:
             emu.close()
+    units = {}
     emu = Emulator()
     try:
         proc = spawn(binary, name, emu.port)
@@ -160,6 +167,7 @@ def bench_event(binary: Path, name: str, event_name: str, make, expect, spawns: 
         calls = aws_calls(answer)
         proxied = PROXY.calls if PROXY else 0
         ops_before = PROXY.ops.copy() if PROXY else None
+        units_before = PROXY.units.copy() if PROXY else None
         perf = None
         if PERF_DIR:
             slug = re.sub(r"[^a-z0-9]+", "-", f"{name} {event_name}".lower()).strip("-")
@@ -179,6 +187,7 @@ def bench_event(binary: Path, name: str, event_name: str, make, expect, spawns: 
         if PROXY:
             calls = f"{(PROXY.calls - proxied) / warm:.1f}"
             ops = PROXY.ops - ops_before
+            units = {k: (PROXY.units[k] - units_before[k]) / warm for k in ("rru", "wru")}
             if ops:
                 calls += " (" + ", ".join(f"{op} {n / warm:g}" for op, n in sorted(ops.items())) + ")"
         last = status_of(kind, answer)
@@ -200,6 +209,8 @@ def bench_event(binary: Path, name: str, event_name: str, make, expect, spawns: 
         "wall_ms": wall,
         "rss_mib": rss / 1024,
         "aws_calls": calls,
+        "dynamodb_rru": units["rru"] if PROXY else None,
+        "dynamodb_wru": units["wru"] if PROXY else None,
         "zipped": zipped_size(name),
     }
 
@@ -343,13 +354,14 @@ def main() -> int:
             record(bench_event(binary, name, event.stem, lambda i, d=data: d, expect,
                                args.spawns, args.warm))
     header = ("| function | event | status | cold start min / p50 / max (ms) | of which init p50 (ms) | CPU per warm invocation (ms) "
-              "| wall per warm invocation (ms) | peak RSS (MiB) | AWS calls | zipped arm64 |\n"
-              "|---|---|---|---|---|---|---|---|---|---|\n")
+              "| wall per warm invocation (ms) | peak RSS (MiB) | AWS calls | DynamoDB RRU / WRU | zipped arm64 |\n"
+              "|---|---|---|---|---|---|---|---|---|---|---|\n")
     lines = [
         f"| {r['function']} | {r['event']} | {r['status']}"
         f"{'' if r['expected'] in (None, r['status']) else ' (expected ' + r['expected'] + ')'} "
         f"| {r['cold_min']:.1f} / {r['cold_p50']:.1f} / {r['cold_max']:.1f} | {r['init_p50']:.1f} | {r['cpu_ms']:.3f} "
-        f"| {r['wall_ms']:.3f} | {r['rss_mib']:.1f} | {r['aws_calls']} | {r['zipped']} |"
+        f"| {r['wall_ms']:.3f} | {r['rss_mib']:.1f} | {r['aws_calls']} "
+        f"| {units_text(r)} | {r['zipped']} |"
         for r in rows
     ]
     machine = f"{os.uname().machine}, {os.cpu_count()} cores"

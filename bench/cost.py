@@ -30,22 +30,12 @@ WRU = 0.625 / 1e6
 FULL_VCPU_MB = 1769
 SIZES = (128, 256, 512, 1024, 1769)
 
-# DynamoDB request units per request, read from the code paths the bench exercises (items are
-# well under 4 KB read / 1 KB written; every read is strongly consistent: 1 RRU per item; a
-# transactional write costs 2 WRU per item).
-UNITS = {
-    ("api-technologies", "get-by-id (authenticated)"): {
-        "rru": 3, "wru": 0,
-        "what": "session/user + project membership + the item (BatchGetItem/GetItem), no write",
-    },
-    ("api-technologies", "create (authenticated)"): {
-        "rru": 2, "wru": 2 * 4,
-        "what": "reads as above; one TransactWriteItems: item, counter, create marker, rate charge",
-    },
-    ("api-auth", "login (Argon2id verify)"): {
-        "rru": 3, "wru": 2 * 2,
-        "what": "email marker + rate window + user; TransactWriteItems: session family, rate charge",
-    },
+# The requests the table prices (bench rows), and what they stand for.
+REQUESTS = {
+    ("api-technologies", "get-by-id (authenticated)"): "a typical read",
+    ("api-technologies", "create (authenticated)"): "a typical write",
+    ("api-auth", "login (Argon2id verify)"): "the CPU-bound request",
+    ("api-meta", "health"): "no AWS call",
 }
 
 
@@ -63,20 +53,21 @@ def main() -> int:
     rows = json.loads(Path(args.results).read_text())
     print(f"Assumed: {args.aws_ms:g} ms per AWS call, {args.runtime_ms:g} ms Runtime API round trip.\n")
     print("| request | CPU (ms) | AWS calls | " + " | ".join(f"{m} MB: billed ms / $ per M" for m in SIZES)
-          + " | DynamoDB $ per M | HTTP API + Lambda requests $ per M |")
+          + " | DynamoDB RRU / WRU → $ per M | HTTP API + Lambda requests $ per M |")
     print("|---|---|---|" + "---|" * len(SIZES) + "---|---|")
     for r in rows:
-        units = UNITS.get((r["function"], r["event"]))
-        if units is None:
+        what = REQUESTS.get((r["function"], r["event"]))
+        if what is None:
             continue
         calls = float(str(r["aws_calls"]).split()[0])
         cells = []
         for m in SIZES:
             ms = billed_ms(r["cpu_ms"], calls, m, args.aws_ms, args.runtime_ms)
             cells.append(f"{ms} / {ms / 1000 * m / 1024 * GB_SECOND * 1e6:.3f}")
-        dynamo = (units["rru"] * RRU + units["wru"] * WRU) * 1e6
-        print(f"| {r['function']} {r['event']} | {r['cpu_ms']:.2f} | {calls:g} | " + " | ".join(cells)
-              + f" | {dynamo:.3f} | {(HTTP_API_REQUEST + LAMBDA_REQUEST) * 1e6:.2f} |")
+        rru, wru = r.get("dynamodb_rru") or 0, r.get("dynamodb_wru") or 0
+        dynamo = (rru * RRU + wru * WRU) * 1e6
+        print(f"| {r['function']} {r['event']} ({what}) | {r['cpu_ms']:.2f} | {calls:g} | " + " | ".join(cells)
+              + f" | {rru:g} / {wru:g} → {dynamo:.3f} | {(HTTP_API_REQUEST + LAMBDA_REQUEST) * 1e6:.2f} |")
     return 0
 
 
