@@ -9,6 +9,8 @@ PYTHON := $(VENV)/bin/python
 # cargo-lambda, sam, cfn-lint and zig (for cross builds) come from the venv
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
+# The Lambda functions (one crate each under functions/; the template deploys every one)
+FUNCTIONS := $(notdir $(wildcard functions/*))
 AWS_DUMMY := AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
 
 .PHONY: help venv moto moto-stop provision dev fmt-check clippy test-rust lint-template smoke schemathesis test _test-inner \
@@ -70,11 +72,11 @@ _test-inner: fmt-check clippy test-rust lint-template smoke schemathesis
 # binaries link in parallel. sam build (cargo-lambda, a beta feature) then finds each binary
 # fresh and copies it into .aws-sam/ for sam deploy.
 build: venv
-	cargo lambda build --release --arm64
+	cargo lambda build --release --arm64 $(addprefix -p ,$(FUNCTIONS))
 	$(AWS_DUMMY) $(VENV)/bin/sam build --beta-features
 
 build-lambda: venv
-	cargo lambda build --release --arm64
+	cargo lambda build --release --arm64 $(addprefix -p ,$(FUNCTIONS))
 
 # Not part of `make test`: release binaries under the Lambda Runtime API emulator (bench/), AWS
 # answered by moto through a keep-alive proxy; writes bench/RESULTS.md. BENCH_ARGS, e.g.

@@ -33,6 +33,23 @@ WRITES = {
 }
 
 
+def canonical(body: bytes) -> bytes:
+    """A JSON body with object keys and lists sorted: a function builds BatchGetItem's keys from a
+    hash map, whose order changes from one request to the next, and the same read must find its
+    recording. (Lists whose order matters, such as a transaction's items, belong to writes, which
+    are not matched by body.)"""
+    def norm(v):
+        if isinstance(v, dict):
+            return {k: norm(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return sorted((norm(x) for x in v), key=lambda x: json.dumps(x, sort_keys=True))
+        return v
+    try:
+        return json.dumps(norm(json.loads(body)), sort_keys=True).encode()
+    except ValueError:
+        return body
+
+
 class AwsProxy:
     def __init__(self, upstream: str, replay: bool = False) -> None:
         target = urlparse(upstream)
@@ -71,7 +88,7 @@ class AwsProxy:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length) if length else b""
                 op = (self.headers.get("x-amz-target") or "").rsplit(".", 1)[-1]
-                key = (self.command, self.path, op, body)
+                key = (self.command, self.path, op, canonical(body))
                 op_key = (self.command, self.path.split("?", 1)[0] if not op else "", op)
                 with lock:
                     proxy.calls += 1

@@ -305,7 +305,8 @@ def main() -> int:
         if not args.no_arm64:
             # Every function (one cargo invocation; `make build` does the same): the size table
             # below covers them all.
-            cmd = ["cargo", "lambda", "build", "--release", "--arm64"]
+            cmd = ["cargo", "lambda", "build", "--release", "--arm64"] + [
+                x for f in sorted((ROOT / "functions").iterdir()) if f.is_dir() for x in ("-p", f.name)]
             print("bench:", " ".join(cmd), flush=True)
             subprocess.run(cmd, cwd=ROOT, check=True)
     env = provision(args.moto)

@@ -99,4 +99,6 @@ def status_of(kind: str, body: bytes) -> str:
         return str(doc["statusCode"])
     if isinstance(doc, dict) and "batchItemFailures" in doc:
         return f"batchItemFailures={len(doc['batchItemFailures'])}"
+    if isinstance(doc, dict):
+        return "report"  # a scheduled worker's summary
     return "ok"
