@@ -79,8 +79,9 @@ build-lambda: venv
 	cargo lambda build --release --arm64 $(addprefix -p ,$(FUNCTIONS))
 
 # Not part of `make test`: release binaries under the Lambda Runtime API emulator (bench/), AWS
-# answered by moto through a keep-alive proxy; writes bench/RESULTS.md. BENCH_ARGS, e.g.
-# `--functions api-technologies,api-meta --spawns 10 --warm 500`.
+# answered by moto behind a keep-alive proxy that replays recorded answers; writes
+# bench/RESULTS.md and RESULTS.json. BENCH_ARGS, e.g. `--functions api-technologies,api-meta
+# --spawns 10 --warm 500 --aws moto`.
 bench: venv
 	MOTO_URL=$(MOTO) infra/local/with-moto.sh $(PYTHON) bench/bench.py $(BENCH_ARGS)
 

@@ -24,65 +24,62 @@ use crate::domain::validate::FieldError;
 /// always end a session or revoke a credential), by operation id.
 const UNMETERED: &[&str] = &["logout", "revoke_token"];
 
-/// The whole API's document (every group), built once.
-pub fn spec() -> &'static OpenApi {
-    static SPEC: OnceLock<OpenApi> = OnceLock::new();
-    SPEC.get_or_init(|| {
-        let (_, mut api) = super::all_routes().split_for_parts();
-        api.info.title = "CommandCenter API".into();
-        api.info.version = "1.0.0".into();
-        api.info.description = Some(
-            "R&D management backend: projects, repositories, technology radar, research, jobs. \
-             Ids are integers 1..2^53−1; timestamps RFC 3339; errors application/problem+json; \
-             unknown body fields are ignored; PUT = PATCH on every PATCH route."
-                .into(),
-        );
-        let components = api.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                Http::builder()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT or cc_pat_ token")
-                    .description(Some(
-                        "An access JWT (login) or a personal access token (`cc_pat_…`)",
-                    ))
-                    .build(),
-            ),
-        );
-        let mut schemas = Vec::new();
-        <Problem as utoipa::ToSchema>::schemas(&mut schemas);
-        schemas.push((
-            "Problem".into(),
-            <Problem as utoipa::PartialSchema>::schema(),
-        ));
-        schemas.push((
-            "FieldError".into(),
-            <FieldError as utoipa::PartialSchema>::schema(),
-        ));
-        schemas.push(("ValidationProblem".into(), validation_problem()));
-        schemas.push((
-            crate::domain::schema::JSON_VALUE.into(),
-            RefOr::T(crate::domain::schema::json_value()),
-        ));
-        for (name, schema) in schemas {
-            components.schemas.insert(name, schema);
+/// The whole API's document (every group), built from the routes (`generate()` serializes it).
+pub fn spec() -> OpenApi {
+    let (_, mut api) = super::all_routes().split_for_parts();
+    api.info.title = "CommandCenter API".into();
+    api.info.version = "1.0.0".into();
+    api.info.description = Some(
+        "R&D management backend: projects, repositories, technology radar, research, jobs. \
+         Ids are integers 1..2^53−1; timestamps RFC 3339; errors application/problem+json; \
+         unknown body fields are ignored; PUT = PATCH on every PATCH route."
+            .into(),
+    );
+    let components = api.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(
+        "bearer",
+        SecurityScheme::Http(
+            Http::builder()
+                .scheme(HttpAuthScheme::Bearer)
+                .bearer_format("JWT or cc_pat_ token")
+                .description(Some(
+                    "An access JWT (login) or a personal access token (`cc_pat_…`)",
+                ))
+                .build(),
+        ),
+    );
+    let mut schemas = Vec::new();
+    <Problem as utoipa::ToSchema>::schemas(&mut schemas);
+    schemas.push((
+        "Problem".into(),
+        <Problem as utoipa::PartialSchema>::schema(),
+    ));
+    schemas.push((
+        "FieldError".into(),
+        <FieldError as utoipa::PartialSchema>::schema(),
+    ));
+    schemas.push(("ValidationProblem".into(), validation_problem()));
+    schemas.push((
+        crate::domain::schema::JSON_VALUE.into(),
+        RefOr::T(crate::domain::schema::json_value()),
+    ));
+    for (name, schema) in schemas {
+        components.schemas.insert(name, schema);
+    }
+    let components = components.clone();
+    for item in api.paths.paths.values_mut() {
+        for (method, op) in operations(item) {
+            conventions(method, op, &components);
         }
-        let components = components.clone();
-        for item in api.paths.paths.values_mut() {
-            for (method, op) in operations(item) {
-                conventions(method, op, &components);
-            }
-            if let Some(patch) = &item.patch {
-                let mut put = patch.clone();
-                put.operation_id = put.operation_id.map(|id| format!("{id}_put"));
-                put.summary = put.summary.map(|s| format!("{s} (PUT = PATCH)"));
-                item.put = Some(put);
-            }
+        if let Some(patch) = &item.patch {
+            let mut put = patch.clone();
+            put.operation_id = put.operation_id.map(|id| format!("{id}_put"));
+            put.summary = put.summary.map(|s| format!("{s} (PUT = PATCH)"));
+            item.put = Some(put);
         }
-        add_links(&mut api, &components);
-        api
-    })
+    }
+    add_links(&mut api, &components);
+    api
 }
 
 fn operations(item: &mut PathItem) -> Vec<(&'static str, &mut Operation)> {
